@@ -1,0 +1,1 @@
+"""The ingest gateway: HTTP in, validation, confirmed publish to RabbitMQ."""

@@ -1,0 +1,207 @@
+"""Pydantic models of the Spartakus v1 report, as the original Go volunteer sends it.
+
+The wire names are camelCase. Optional fields are omitted when empty on the
+way out (``dump_report``), exactly as the Go volunteer's ``omitempty`` did, so
+that an original collector accepts what our volunteer sends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+from typing_extensions import TypedDict
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION: Final = "1"
+"""Version of the report contract carried in AMQP headers."""
+
+UNKNOWN_VERSION: Final = "UNKNOWN"
+
+# Kubernetes was announced in 2014; an earlier "Unix seconds" value is not a
+# real report time, and one far in the future is a clock or unit mistake
+# (the user guide's example carries microseconds).
+_EARLIEST_TIMESTAMP: Final = 1_388_534_400
+_FUTURE_SLACK_SECONDS: Final = 24 * 3600
+
+_REPORT_ID_NAMESPACE: Final = uuid.UUID("8c1f3c52-3b0e-5a3c-9d0e-5370617274a1")
+
+_DNS1123_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN_RE: Final = re.compile(rf"{_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*")
+_QUALIFIED_NAME_RE: Final = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9])?")
+_PREFIX_MAX: Final = 253
+_NAME_MAX: Final = 63
+
+ReportId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+
+
+def qualified_name_error(key: str) -> str | None:
+    """Explain why ``key`` breaks the Kubernetes qualified-name rule, or return None if it is valid."""
+    prefix, sep, name = key.rpartition("/")
+    if sep and not prefix:
+        return f"extension key {key!r}: the prefix before '/' must not be empty"
+    if "/" in prefix:
+        return f"extension key {key!r}: at most one '/' is allowed"
+    if prefix and (len(prefix) > _PREFIX_MAX or not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix)):
+        return (
+            f"extension key {key!r}: the prefix must be a DNS-1123 subdomain "
+            f"(lower-case labels separated by '.', at most {_PREFIX_MAX} characters)"
+        )
+    if not name or len(name) > _NAME_MAX or not _QUALIFIED_NAME_RE.fullmatch(name):
+        return (
+            f"extension key {key!r}: the name must be 1-{_NAME_MAX} characters of "
+            "[A-Za-z0-9-_.], starting and ending with a letter or digit"
+        )
+    return None
+
+
+def compact_json(value: Any) -> str:
+    """Render a non-string extension value the way the wire carries it: compact JSON text."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+class Resource(TypedDict):
+    """One entry of a node's capacity, e.g. ``{"resource": "cpu", "value": "4"}``."""
+
+    resource: str
+    value: str
+
+
+class Node(BaseModel):
+    """What is reported of one node. ``id`` is the anonymised md5 id; names never leave the cluster."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    id: Annotated[str, Field(min_length=1)]
+    operating_system: str | None = Field(default=None, alias="operatingSystem")
+    os_image: str | None = Field(default=None, alias="osImage")
+    kernel_version: str | None = Field(default=None, alias="kernelVersion")
+    architecture: str | None = None
+    container_runtime_version: str | None = Field(default=None, alias="containerRuntimeVersion")
+    kubelet_version: str | None = Field(default=None, alias="kubeletVersion")
+    cloud_provider: str | None = Field(default=None, alias="cloudProvider")
+    capacity: list[Resource] | None = None
+
+
+class Extension(BaseModel):
+    """A user-supplied key/value pair. The key is a Kubernetes qualified name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    value: str
+
+    @field_validator("name")
+    @classmethod
+    def _qualified_name(cls, name: str) -> str:
+        error = qualified_name_error(name)
+        if error is not None:
+            raise ValueError(error)
+        return name
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _compact(cls, value: Any) -> str:
+        return compact_json(value)
+
+
+class Report(BaseModel):
+    """A Spartakus v1 report. Unknown top-level fields are ignored, as the original collector did."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    version: str = UNKNOWN_VERSION
+    timestamp: str = ""
+    cluster_id: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias="clusterID")
+    master_version: str | None = Field(default=None, alias="masterVersion")
+    nodes: list[Node] | None = None
+    extensions: list[Extension] | None = None
+    report_id: ReportId | None = Field(default=None, alias="reportID")
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, value: Any) -> Any:
+        return UNKNOWN_VERSION if value is None or value == "" else value
+
+    @field_validator("timestamp", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any, info: ValidationInfo) -> str:
+        received_at = _received_seconds(info)
+        if isinstance(value, bool):
+            return str(received_at)
+        if isinstance(value, str) and value.isascii() and value.isdigit():
+            seconds = int(value)
+        elif isinstance(value, int):
+            seconds = value
+        else:
+            return str(received_at)
+        if _EARLIEST_TIMESTAMP <= seconds <= received_at + _FUTURE_SLACK_SECONDS:
+            return str(seconds)
+        return str(received_at)
+
+    @model_validator(mode="after")
+    def _fill_report_id(self) -> Report:
+        if self.report_id is None:
+            object.__setattr__(self, "report_id", derive_report_id(self.cluster_id, self.timestamp))
+        return self
+
+    @property
+    def id(self) -> str:
+        """The report id: the sender's ``reportID`` or the one derived from cluster and timestamp."""
+        assert self.report_id is not None  # filled by the validator
+        return self.report_id
+
+
+class StoredReport(Report):
+    """A report as the collector stores it: the wire report plus when the gateway received it."""
+
+    received_at: datetime | None = Field(default=None, alias="receivedAt")
+
+
+def _received_seconds(info: ValidationInfo) -> int:
+    context = info.context or {}
+    received = context.get("received_at")
+    if isinstance(received, datetime):
+        return int(received.timestamp())
+    return int(time.time())
+
+
+def derive_report_id(cluster_id: str, timestamp: str) -> str:
+    """The deterministic id of a report that carries no ``reportID``.
+
+    A retried POST and a redelivered message carry the same cluster id and
+    timestamp, so they get the same id and the dedup view keeps one row.
+    """
+    return str(uuid.uuid5(_REPORT_ID_NAMESPACE, json.dumps([cluster_id, timestamp])))
+
+
+def parse_report(raw: bytes | str, *, received_at: datetime | None = None) -> Report:
+    """Validate a report straight from JSON bytes.
+
+    A missing, empty or implausible ``timestamp`` becomes ``received_at`` (now,
+    if not given), in Unix seconds.
+
+    Raises:
+        pydantic.ValidationError: on malformed JSON or a schema violation.
+    """
+    context = {"received_at": received_at or datetime.now(UTC)}
+    return Report.model_validate_json(raw, context=context)
+
+
+def dump_report(report: Report) -> bytes:
+    """Serialise a report as compact wire JSON, leaving out what is empty."""
+    return report.model_dump_json(by_alias=True, exclude_none=True).encode()

@@ -1,0 +1,107 @@
+"""Shared plumbing for building settings once at the CLI: flags plus ``SPARTAKUS_*`` variables.
+
+Each component defines its own pydantic-settings class with ``settings_config``
+and builds it with ``load_settings``; nothing reads the environment at import
+time.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Any, Final, TypeVar
+
+from pydantic import BeforeValidator, ValidationError
+from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
+
+ENV_PREFIX: Final = "SPARTAKUS_"
+EXIT_CONFIG_ERROR: Final = 2
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS: Final = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "ms": 1e-3,
+    "s": 1.0,
+    "m": 60.0,
+    "h": 3600.0,
+}
+
+
+def settings_config(prog: str) -> SettingsConfigDict:
+    """The settings configuration every ``spartakus`` sub-command shares."""
+    return SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        cli_prog_name=prog,
+        cli_kebab_case=True,
+        cli_hide_none_type=True,
+        cli_avoid_json=True,
+        cli_implicit_flags=True,
+        extra="ignore",
+    )
+
+
+class ConfigError(Exception):
+    """A configuration problem the operator must fix; reported in one line."""
+
+
+def load_settings(cls: type[SettingsT], argv: Sequence[str] | None) -> SettingsT:
+    """Build ``cls`` from ``argv`` (default ``sys.argv[1:]``) and ``SPARTAKUS_*`` variables.
+
+    Raises:
+        ConfigError: when a value is missing or invalid, with a one-line explanation.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return CliApp.run(cls, cli_args=args)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(problems) from e
+    except SettingsError as e:
+        raise ConfigError(str(e)) from e
+
+
+def exit_config_error(prog: str, error: ConfigError) -> int:
+    """Print ``error`` as one line on stderr and return the configuration-error exit code."""
+    print(f"{prog}: error: {error}", file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration: ``24h``, ``90m``, ``1h30m``, ``1.5s``, ``250ms``; ``0`` is zero.
+
+    Raises:
+        ValueError: when ``text`` is not a duration.
+    """
+    value = text.strip()
+    if value in {"0", "+0"}:
+        return timedelta(0)
+    pos = 0
+    seconds = 0.0
+    for match in _DURATION_PART.finditer(value):
+        if match.start() != pos:
+            break
+        seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or pos == 0:
+        raise ValueError(f"invalid duration {text!r}: use e.g. 24h, 90m, 1h30m, 45s or 0")
+    return timedelta(seconds=seconds)
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, str):
+        return parse_duration(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    return value
+
+
+GoDuration = Annotated[timedelta, BeforeValidator(_duration)]
+"""A settings field that takes Go-style durations (``24h``, ``1h30m``, ``0``)."""

@@ -1,0 +1,1 @@
+"""The ``spartakus`` command: one console script for every role."""

@@ -1,0 +1,7 @@
+"""``python -m spartakus``."""
+
+import sys
+
+from spartakus.cli import main
+
+sys.exit(main())

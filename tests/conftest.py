@@ -1,0 +1,71 @@
+"""Fixtures on real services: RabbitMQ, the BigQuery emulator, free ports.
+
+Locally a missing service skips the tests that need it; with ``CI=true`` they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.amqp import delete_queues, unique_queue_name
+from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_engine_available, missing_service
+
+
+def _patch_bqemulator_offline() -> None:
+    # bqemulator installs DuckDB's spatial extension at start, which needs the
+    # network; nothing in Spartakus uses GEOGRAPHY.
+    from bqemulator.storage.engine import DuckDBEngine
+
+    def _no_spatial(self: DuckDBEngine) -> None:
+        return None
+
+    DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _patch_bqemulator_offline()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """URL of a real RabbitMQ: ``SPARTAKUS_TEST_AMQP_URL``, the local broker, or a container."""
+    url = os.environ.get("SPARTAKUS_TEST_AMQP_URL", DEFAULT_TEST_AMQP_URL)
+    if amqp_answers(url):
+        yield url
+        return
+    if docker_engine_available():
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:3.13-management") as container:
+            params = container.get_connection_params()
+            yield f"amqp://guest:guest@{params.host}:{params.port}/"
+        return
+    missing_service(f"RabbitMQ does not answer at {url} and no Docker engine is available")
+
+
+@pytest.fixture
+def queue_name(amqp_url: str) -> Iterator[str]:
+    """A queue name of this test's own; it and its dead-letter queue are deleted afterwards."""
+    name = unique_queue_name()
+    yield name
+    delete_queues(amqp_url, name, f"{name}.dead")
+
+
+@pytest.fixture
+def bq_client(bqemu_client: Any) -> Any:
+    """A ``google.cloud.bigquery.Client`` on the in-process emulator (free ports)."""
+    return bqemu_client
+
+
+@pytest.fixture
+def bq_dataset(bq_client: Any) -> Iterator[str]:
+    """A dataset of this test's own, as ``project.dataset``; deleted afterwards."""
+    dataset_id = f"{bq_client.project}.test_{uuid.uuid4().hex[:10]}"
+    bq_client.create_dataset(dataset_id)
+    yield dataset_id
+    bq_client.delete_dataset(dataset_id, delete_contents=True, not_found_ok=True)

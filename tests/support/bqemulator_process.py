@@ -1,0 +1,56 @@
+"""Run the BigQuery emulator as a separate process on a free port.
+
+The writer runs in its own process in end-to-end tests and needs an emulator
+it can reach over a socket and that a test can stop and restart; a subprocess
+also keeps the emulator's logs and warnings out of the test run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.services import free_port, port_open, wait_until
+
+_LAUNCHER = Path(__file__).with_name("bqemulator_main.py")
+PROJECT = "spartakus-test"
+
+
+@dataclass
+class EmulatorProcess:
+    """One emulator process; ``start`` and ``stop`` may be called repeatedly (same port)."""
+
+    rest_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+    log_path: Path | None = None
+    _process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """Value for ``BIGQUERY_EMULATOR_HOST``."""
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def start(self, timeout: float = 60) -> None:
+        """Start the emulator and wait until its REST port answers."""
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115  # handed to the child
+        self._process = subprocess.Popen(
+            [sys.executable, str(_LAUNCHER), str(self.rest_port), str(self.grpc_port)],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        wait_until(lambda: port_open("127.0.0.1", self.rest_port), timeout=timeout, what="bqemulator REST port")
+
+    def stop(self) -> None:
+        """Stop the emulator (its in-memory data is gone afterwards)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=15)
+        self._process = None

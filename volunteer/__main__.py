@@ -1,0 +1,7 @@
+"""``python -m volunteer``."""
+
+import sys
+
+from volunteer.cli import main
+
+sys.exit(main())

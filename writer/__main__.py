@@ -1,0 +1,7 @@
+"""``python -m writer``."""
+
+import sys
+
+from writer.cli import main
+
+sys.exit(main())

@@ -1,0 +1,45 @@
+"""Writer and dead-letter tool settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, CliPositionalArg
+
+from schema.settings import GoDuration, settings_config
+from schema.topology import DEFAULT_QUEUE
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
+
+
+class WriterSettings(BaseSettings):
+    """Write reports from RabbitMQ to a store in batches. Every flag also reads SPARTAKUS_<FLAG>."""
+
+    model_config = settings_config("spartakus writer")
+
+    amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
+    queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    database: str = Field(
+        default=DEFAULT_DATABASE,
+        description="bigquery://project.dataset.table, duckdb:///path/file.duckdb or stdout. [SPARTAKUS_DATABASE]",
+    )
+    batch_size: int = Field(default=500, ge=1, le=10_000, description="Rows per batch at most. [SPARTAKUS_BATCH_SIZE]")
+    batch_max_wait: GoDuration = Field(
+        default="1s",  # type: ignore[assignment]  # parsed by GoDuration
+        description="Oldest a batch may get before it is written, Go-style. [SPARTAKUS_BATCH_MAX_WAIT]",
+    )
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
+    )
+
+
+class DlqSettings(BaseSettings):
+    """List dead-lettered reports, or replay them to the main queue. Every flag also reads SPARTAKUS_<FLAG>."""
+
+    model_config = settings_config("spartakus dlq")
+
+    action: CliPositionalArg[Literal["list", "replay"]] = Field(description="list: show dead-lettered reports; replay: move them back.")
+    amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
+    queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
