@@ -14,8 +14,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
-from typing_extensions import TypedDict
-
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +22,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 SCHEMA_VERSION: Final = "1"
 """Version of the report contract carried in AMQP headers."""
@@ -162,7 +161,8 @@ class Report(BaseModel):
     @property
     def id(self) -> str:
         """The report id: the sender's ``reportID`` or the one derived from cluster and timestamp."""
-        assert self.report_id is not None  # filled by the validator
+        if self.report_id is None:  # the after-validator always fills it
+            raise RuntimeError("report id missing after validation")
         return self.report_id
 
 
@@ -186,7 +186,8 @@ def derive_report_id(cluster_id: str, timestamp: str) -> str:
     A retried POST and a redelivered message carry the same cluster id and
     timestamp, so they get the same id and the dedup view keeps one row.
     """
-    return str(uuid.uuid5(_REPORT_ID_NAMESPACE, json.dumps([cluster_id, timestamp])))
+    # The length prefix keeps the pair unambiguous whatever the cluster id contains.
+    return str(uuid.uuid5(_REPORT_ID_NAMESPACE, f"{len(cluster_id)}:{cluster_id}{timestamp}"))
 
 
 def parse_report(raw: bytes | str, *, received_at: datetime | None = None) -> Report:

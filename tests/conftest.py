@@ -11,24 +11,21 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from bqemulator.storage.engine import DuckDBEngine
+from testcontainers.rabbitmq import RabbitMqContainer
 
 from tests.support.amqp import delete_queues, unique_queue_name
 from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_engine_available, missing_service
 
 
-def _patch_bqemulator_offline() -> None:
+def _no_spatial(_engine: DuckDBEngine) -> None:
+    """Nothing in Spartakus uses GEOGRAPHY."""
+
+
+def pytest_configure() -> None:
     # bqemulator installs DuckDB's spatial extension at start, which needs the
-    # network; nothing in Spartakus uses GEOGRAPHY.
-    from bqemulator.storage.engine import DuckDBEngine
-
-    def _no_spatial(self: DuckDBEngine) -> None:
-        return None
-
-    DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    _patch_bqemulator_offline()
+    # network; the in-process emulator starts without it.
+    DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +36,6 @@ def amqp_url() -> Iterator[str]:
         yield url
         return
     if docker_engine_available():
-        from testcontainers.rabbitmq import RabbitMqContainer
-
         with RabbitMqContainer("rabbitmq:3.13-management") as container:
             params = container.get_connection_params()
             yield f"amqp://guest:guest@{params.host}:{params.port}/"

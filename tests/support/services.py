@@ -63,7 +63,9 @@ def free_port() -> int:
         return port
 
 
-def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.05, what: str = "condition"
+) -> None:
     """Poll ``condition`` until it is true; fail the test with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,0 +1,107 @@
+"""The ``spartakus`` command: sub-commands, every contract flag in --help, settings from flags and environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from schema.settings import ConfigError, load_settings, parse_duration
+from volunteer.settings import VolunteerSettings
+from writer.settings import DlqSettings, WriterSettings
+
+CONTRACT_FLAGS = {
+    "volunteer": ["--cluster-id", "--database", "--period", "--extensions", "--kubeconfig"],
+    "ingest": ["--host", "--port", "--amqp-url", "--queue", "--max-body-bytes"],
+    "writer": ["--amqp-url", "--queue", "--database", "--batch-size", "--batch-max-wait", "--metrics-port"],
+    "dlq": ["--amqp-url", "--queue", "list", "replay"],
+}
+
+
+def _spartakus(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spartakus", *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+@pytest.mark.parametrize("command", sorted(CONTRACT_FLAGS))
+def test_help_lists_every_contract_flag(command: str) -> None:
+    result = _spartakus(command, "--help")
+
+    assert result.returncode == 0, result.stderr
+    missing = [flag for flag in CONTRACT_FLAGS[command] if flag not in result.stdout]
+    assert missing == []
+
+
+@pytest.mark.parametrize("package", ["volunteer", "ingest", "writer"])
+def test_each_package_runs_as_a_module(package: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", package, "--help"], capture_output=True, text=True, check=False, timeout=60
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert f"spartakus {package}" in result.stdout
+
+
+def test_unknown_command_exits_2_with_usage() -> None:
+    result = _spartakus("collector")
+
+    assert result.returncode == 2
+    assert "unknown command 'collector'" in result.stderr
+
+
+def test_missing_cluster_id_is_a_one_line_configuration_error() -> None:
+    result = _spartakus("volunteer", "--database=stdout")
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["spartakus volunteer: error: --cluster-id: Field required"]
+
+
+def test_flags_and_spartakus_environment_variables_build_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPARTAKUS_AMQP_URL", "amqp://u:p@rabbit:5672/")
+    monkeypatch.setenv("SPARTAKUS_BATCH_SIZE", "100")
+
+    settings = load_settings(WriterSettings, ["--batch-max-wait=250ms", "--batch-size=200"])
+
+    assert settings.amqp_url == "amqp://u:p@rabbit:5672/"
+    assert settings.batch_size == 200
+    assert settings.batch_max_wait == timedelta(milliseconds=250)
+
+
+def test_volunteer_period_accepts_go_durations() -> None:
+    settings = load_settings(VolunteerSettings, ["--cluster-id=c", "--period=1h30m"])
+
+    assert settings.period == timedelta(hours=1, minutes=30)
+
+
+def test_dlq_takes_its_action_as_a_positional_argument() -> None:
+    assert load_settings(DlqSettings, ["replay", "--queue=q"]).action == "replay"
+
+
+def test_invalid_value_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--batch-size"):
+        load_settings(WriterSettings, ["--batch-size=0"])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("24h", timedelta(hours=24)),
+        ("90m", timedelta(minutes=90)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("45s", timedelta(seconds=45)),
+        ("1.5s", timedelta(seconds=1.5)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("0", timedelta(0)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "24", "h", "1x", "1h 30m", "-1h", "1h30"])
+def test_parse_duration_rejects_non_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

@@ -1,0 +1,180 @@
+"""The report models: wire compatibility, validation rules and the report id."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from schema.report import (
+    StoredReport,
+    derive_report_id,
+    dump_report,
+    parse_report,
+    qualified_name_error,
+)
+from tests.schema.samples import SEED_EXAMPLE, three_node_report
+
+RECEIVED = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
+RECEIVED_SECONDS = str(int(RECEIVED.timestamp()))
+
+
+def _parse(doc: dict[str, Any]) -> Any:
+    return parse_report(json.dumps(doc).encode(), received_at=RECEIVED)
+
+
+def test_seed_example_round_trips_with_receive_time_for_its_microsecond_timestamp() -> None:
+    report = _parse(SEED_EXAMPLE)
+
+    wire = json.loads(dump_report(report))
+
+    assert wire["timestamp"] == RECEIVED_SECONDS
+    assert {k: v for k, v in wire.items() if k not in {"timestamp", "reportID"}} == {
+        k: v for k, v in SEED_EXAMPLE.items() if k != "timestamp"
+    }
+    assert parse_report(dump_report(report), received_at=RECEIVED) == report
+
+
+def test_three_node_report_round_trips_field_for_field() -> None:
+    doc = three_node_report()
+    report = _parse(doc)
+
+    wire = json.loads(dump_report(report))
+
+    assert wire.pop("reportID") == derive_report_id(doc["clusterID"], doc["timestamp"])
+    assert wire == doc
+    assert report.nodes is not None
+    assert [n.cloud_provider for n in report.nodes] == ["gce", "aws", "unknown"]
+    assert report.nodes[0].capacity is not None
+    assert report.nodes[0].capacity[1] == {"resource": "memory", "value": "16393220Ki"}
+
+
+def test_optional_fields_are_omitted_when_empty() -> None:
+    wire = json.loads(dump_report(_parse({"clusterID": "c1", "timestamp": "1795779062"})))
+
+    assert set(wire) == {"version", "timestamp", "clusterID", "reportID"}
+    assert wire["version"] == "UNKNOWN"
+
+
+def test_go_volunteer_empty_timestamp_gets_receive_time() -> None:
+    doc = three_node_report(timestamp="")
+
+    assert _parse(doc).timestamp == RECEIVED_SECONDS
+
+
+@pytest.mark.parametrize("timestamp", ["", "abc", "-5", "12", "99999999999999", "1.5e9", None, True, 1.5])
+def test_unusable_timestamps_become_receive_time(timestamp: object) -> None:
+    assert _parse({"clusterID": "c", "timestamp": timestamp}).timestamp == RECEIVED_SECONDS
+
+
+def test_plausible_numeric_timestamp_is_kept_as_decimal_string() -> None:
+    assert _parse({"clusterID": "c", "timestamp": 1795779062}).timestamp == "1795779062"
+
+
+def test_unknown_top_level_fields_are_ignored() -> None:
+    report = _parse({"clusterID": "c", "timestamp": "1795779062", "futureField": {"x": 1}})
+
+    assert "futureField" not in json.loads(dump_report(report))
+
+
+def test_empty_cluster_id_is_rejected_with_its_path() -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        _parse({"clusterID": "", "timestamp": "1795779062"})
+
+    assert [e["loc"] for e in excinfo.value.errors()] == [("clusterID",)]
+
+
+def test_invalid_extension_key_is_rejected_naming_the_key() -> None:
+    doc = {"clusterID": "c", "extensions": [{"name": "Bad_Prefix.COM/x", "value": "v"}]}
+
+    with pytest.raises(ValidationError) as excinfo:
+        _parse(doc)
+
+    (error,) = excinfo.value.errors()
+    assert error["loc"] == ("extensions", 0, "name")
+    assert "Bad_Prefix.COM/x" in error["msg"]
+
+
+def test_non_string_extension_values_become_compact_json() -> None:
+    doc = {
+        "clusterID": "c",
+        "extensions": [
+            {"name": "n", "value": 3},
+            {"name": "o", "value": {"a": [1, True, None]}},
+            {"name": "b", "value": False},
+        ],
+    }
+
+    report = _parse(doc)
+
+    assert report.extensions is not None
+    assert [e.value for e in report.extensions] == ["3", '{"a":[1,true,null]}', "false"]
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["hello", "example.com/hello", "a/b", "a.b-c/x_y.z", "x" * 63, "a" * 253 + "/n", "k8s.io/Some-Name_1"],
+)
+def test_qualified_names_accepted(key: str) -> None:
+    assert qualified_name_error(key) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["", "/x", "a/", "a/b/c", "-x", "x-", "x" * 64, "Example.com/x", "a_b.com/x", "a" * 254 + "/n", "has space", "é"],
+)
+def test_qualified_names_rejected(key: str) -> None:
+    error = qualified_name_error(key)
+
+    assert error is not None
+    assert repr(key) in error
+
+
+def test_report_id_is_taken_from_the_report_when_present() -> None:
+    report = _parse({"clusterID": "c", "timestamp": "1795779062", "reportID": "r-1"})
+
+    assert report.id == "r-1"
+
+
+def test_report_id_is_deterministic_for_a_retried_report() -> None:
+    doc = three_node_report()
+
+    first = parse_report(json.dumps(doc).encode(), received_at=RECEIVED)
+    retry = parse_report(json.dumps(doc).encode(), received_at=datetime(2026, 11, 28, tzinfo=UTC))
+
+    assert first.id == retry.id
+    assert first.id != _parse({**doc, "clusterID": "other"}).id
+    assert first.id != _parse({**doc, "timestamp": "1795779063"}).id
+
+
+def test_stored_report_carries_receive_time_and_reparses_identically() -> None:
+    report = _parse(three_node_report())
+    stored = StoredReport.model_validate({**report.model_dump(by_alias=True), "receivedAt": RECEIVED})
+
+    again = StoredReport.model_validate_json(stored.model_dump_json(by_alias=True, exclude_none=True))
+
+    assert again == stored
+    assert again.received_at == RECEIVED
+
+
+name_chars = st.sampled_from("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+labels = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,8}[a-z0-9])?", fullmatch=True)
+
+
+@given(
+    prefix=st.lists(labels, min_size=0, max_size=4).map(".".join),
+    name=st.from_regex(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,20}[A-Za-z0-9])?", fullmatch=True),
+    value=st.one_of(st.text(), st.integers(), st.booleans(), st.none(), st.lists(st.integers(), max_size=3)),
+)
+def test_any_valid_extension_round_trips(prefix: str, name: str, value: object) -> None:
+    key = f"{prefix}/{name}" if prefix else name
+    report = _parse({"clusterID": "c", "timestamp": "1795779062", "extensions": [{"name": key, "value": value}]})
+
+    assert parse_report(dump_report(report), received_at=RECEIVED) == report
+    assert report.extensions is not None
+    assert report.extensions[0].name == key
