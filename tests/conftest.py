@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from bqemulator.storage.engine import DuckDBEngine
-from testcontainers.rabbitmq import RabbitMqContainer
+from testcontainers.community.rabbitmq import RabbitMqContainer
 
 from tests.support.amqp import delete_queues, unique_queue_name
 from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_engine_available, missing_service
