@@ -60,12 +60,17 @@ def load_settings(cls: type[SettingsT], argv: Sequence[str] | None) -> SettingsT
     try:
         return CliApp.run(cls, cli_args=args)
     except ValidationError as e:
-        problems = "; ".join(
-            f"--{'-'.join(str(p) for p in err['loc']).replace('_', '-')}: {err['msg']}" for err in e.errors()
-        )
-        raise ConfigError(problems) from e
+        raise ConfigError("; ".join(_describe(err["loc"], err["msg"]) for err in e.errors())) from e
     except SettingsError as e:
         raise ConfigError(str(e)) from e
+
+
+def _describe(loc: tuple[int | str, ...], message: str) -> str:
+    # A model-level check (one that spans several flags) has no location.
+    message = message.removeprefix("Value error, ")
+    if not loc:
+        return message
+    return f"--{'-'.join(str(part) for part in loc).replace('_', '-')}: {message}"
 
 
 def exit_config_error(prog: str, error: ConfigError) -> int:

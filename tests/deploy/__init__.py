@@ -1,0 +1,1 @@
+"""Tests of the deployment side: container images, compose stack, Kubernetes manifests, the local supervisor."""

@@ -1,0 +1,138 @@
+"""``python -m spartakus.run`` with the real ingest and writer: a report goes in, Ctrl-C drains, the report is stored.
+
+Pending: this file is not collected (its name does not match ``test_*.py``) until ``spartakus ingest`` and
+``spartakus writer`` are implemented; rename it to ``test_run_full.py`` then. It uses its own queue (the
+``queue_name`` fixture through ``SPARTAKUS_QUEUE``, which the supervisor passes on to its children), its own ports
+and its own DuckDB file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import psutil
+import pytest
+
+from tests.deploy.reports import go_volunteer_report
+from tests.support.amqp import message_count
+from tests.support.services import free_port, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+
+class RunProcess:
+    """``python -m spartakus.run`` in its own process, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "spartakus.run"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        wait_until(lambda: text in self.output, timeout=timeout, what=f"{text!r} in:\n{self.output}")
+
+    def close(self) -> None:
+        """Release the output pipe once the process has exited."""
+        self._reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def children(self) -> list[psutil.Process]:
+        return psutil.Process(self.process.pid).children(recursive=True)
+
+
+@pytest.fixture
+def make_run(amqp_url: str, queue_name: str, tmp_path: Path) -> Iterator[RunProcess]:
+    env = {
+        **os.environ,
+        "SPARTAKUS_AMQP_URL": amqp_url,
+        "SPARTAKUS_QUEUE": queue_name,
+        "SPARTAKUS_PORT": str(free_port()),
+        "SPARTAKUS_METRICS_PORT": str(free_port()),
+        "SPARTAKUS_DATA_DIR": str(tmp_path),
+    }
+    run = RunProcess(env)
+    children = []
+    try:
+        run.wait_for("Ctrl-C stops everything", timeout=90)
+        children = run.children()
+        yield run
+    finally:
+        if run.process.poll() is None:  # a failed test: let the supervisor stop its children, then make sure
+            run.process.send_signal(signal.SIGTERM)
+            try:
+                run.process.wait(timeout=45)
+            except subprocess.TimeoutExpired:
+                run.process.kill()
+                run.process.wait()
+        for child in children:
+            if child.is_running():
+                child.kill()
+        run.close()
+
+
+def test_make_run_stores_a_report_and_drains_on_ctrl_c(make_run: RunProcess, amqp_url: str, queue_name: str) -> None:
+    port, data_dir = make_run.env["SPARTAKUS_PORT"], Path(make_run.env["SPARTAKUS_DATA_DIR"])
+    children = make_run.children()
+    assert len(children) == 2, [child.cmdline() for child in children]
+    assert f"  ingest    ready: http://localhost:{port}" in make_run.output
+    assert f"  writer-1  ready: duckdb:///{data_dir / 'spartakus.duckdb'}" in make_run.output
+    assert "DuckDB allows a single writer process per file" in make_run.output
+    cluster_id = str(uuid.uuid4())
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1",
+        data=go_volunteer_report(cluster_id),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # a fixed http://127.0.0.1 URL
+        assert response.status == 204
+
+    make_run.process.send_signal(signal.SIGINT)  # what Ctrl-C sends; the children have process groups of their own
+
+    assert make_run.process.wait(timeout=60) == 0, make_run.output
+    assert make_run.output.endswith("stopped\n"), make_run.output
+    assert not any(child.is_running() for child in children), "no component outlives the supervisor"
+    # With every consumer gone, a message left unacked would be back among the ready ones.
+    assert message_count(amqp_url, queue_name) == 0
+    assert message_count(amqp_url, f"{queue_name}.dead") == 0
+    with duckdb.connect(str(data_dir / "spartakus.duckdb"), read_only=True) as connection:
+        rows = connection.execute("SELECT version, clusterID FROM reports WHERE clusterID = ?", [cluster_id]).fetchall()
+    assert rows == [("v1.1.0", cluster_id)]
+
+
+def test_make_run_stops_its_components_on_sigterm(make_run: RunProcess) -> None:
+    children = make_run.children()
+
+    make_run.process.send_signal(signal.SIGTERM)
+
+    assert make_run.process.wait(timeout=60) == 0, make_run.output
+    assert make_run.output.endswith("stopped\n"), make_run.output
+    assert not any(child.is_running() for child in children)

@@ -1,0 +1,72 @@
+"""deploy/bqemulator/launcher.py, the compose emulator's entry point, run here as a process.
+
+It must load DuckDB's spatial extension from ``$HOME/.duckdb/extensions`` without downloading it (that is how the
+image ships it), and start without it when ``BQEMULATOR_SPATIAL=off``, serving the official BigQuery client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from tests.deploy.launcher import PROJECT, launch, output, ready
+from tests.support.services import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def emulator_without_spatial(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = launch(tmp_path, port, BQEMULATOR_SPATIAL="off")
+    try:
+        wait_until(lambda: ready(port) or process.poll() is not None, timeout=60, what="the emulator to answer")
+        yield port, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_spatial_off_starts_the_emulator_for_the_official_client(
+    emulator_without_spatial: tuple[int, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    port, process = emulator_without_spatial
+    assert process.poll() is None, output(tmp_path)
+    assert "spatial extension off (BQEMULATOR_SPATIAL)" in output(tmp_path)
+    client = bigquery.Client(
+        project=PROJECT,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{port}"),
+    )
+
+    client.create_dataset(f"{PROJECT}.launcher_check")
+
+    assert [dataset.dataset_id for dataset in client.list_datasets()] == ["launcher_check"]
+
+
+def test_spatial_on_loads_the_extension_from_home_without_downloading_it(tmp_path: Path) -> None:
+    # A file where the image puts the real extension: INSTALL must take it as installed (no download), and LOAD must
+    # then read that very file; this one is not a real extension, so the start fails on LOAD, quickly and offline.
+    connection = duckdb.connect()
+    (platform,) = connection.execute("PRAGMA platform").fetchone() or ("",)
+    connection.close()
+    extensions = tmp_path / ".duckdb" / "extensions" / f"v{duckdb.__version__}" / platform
+    extensions.mkdir(parents=True)
+    (extensions / "spatial.duckdb_extension").write_bytes(b"\0" * 1024)
+
+    process = launch(tmp_path, free_port())
+
+    assert process.wait(timeout=60) != 0
+    assert "Failed to load 'spatial'" in output(tmp_path)
+    assert "Failed to download" not in output(tmp_path)
