@@ -1,0 +1,91 @@
+"""One report, start to finish, with in-memory twins: retries, outcomes and the one log line."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from tests.support.k8s_nodes import sample_nodes
+from tests.volunteer.twins import InMemoryCluster, RecordingSender
+from volunteer.agent import Volunteer
+from volunteer.errors import ClusterError, RejectedError, TransientClusterError, TransientSendError
+from volunteer.retry import RetryPolicy
+
+FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.02)
+
+
+def _volunteer(cluster: InMemoryCluster, sender: RecordingSender, extensions: Path | None = None) -> Volunteer:
+    return Volunteer(
+        cluster=cluster, sender=sender, cluster_id="c", extensions_path=extensions, retry_seconds=5, policy=FAST
+    )
+
+
+def _report_line(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
+    [line] = [r for r in caplog.records if r.name == "volunteer.agent" and r.getMessage() == "report"]
+    return line
+
+
+def test_a_delivered_report_logs_one_structured_line(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    sender = RecordingSender()
+
+    assert _volunteer(InMemoryCluster(sample_nodes()), sender).report_once() is True
+
+    line = _report_line(caplog)
+    assert (line.outcome, line.nodes, line.bytes, line.attempts) == ("delivered", 5, len(sender.bodies[0]), 1)  # type: ignore[attr-defined]
+    assert line.duration_s >= 0  # type: ignore[attr-defined]
+
+
+def test_transient_errors_on_both_sides_are_retried_and_the_same_bytes_resent(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    cluster = InMemoryCluster(sample_nodes(), failures=deque([TransientClusterError("503")]))
+    sender = RecordingSender(failures=deque([TransientSendError("503"), TransientSendError("timeout")]))
+
+    assert _volunteer(cluster, sender).report_once() is True
+    assert cluster.reads == 2
+    assert len(sender.bodies) == 3
+    assert len(set(sender.bodies)) == 1
+    assert _report_line(caplog).attempts == 3  # type: ignore[attr-defined]
+
+
+def test_a_rejection_is_not_retried_and_its_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    sender = RecordingSender(failures=deque([RejectedError(422, '{"error": "clusterID: too long"}')]))
+
+    assert _volunteer(InMemoryCluster(sample_nodes()), sender).report_once() is False
+
+    line = _report_line(caplog)
+    assert len(sender.bodies) == 1
+    assert (line.levelno, line.outcome, line.status) == (logging.ERROR, "rejected", 422)  # type: ignore[attr-defined]
+    assert "too long" in line.error  # type: ignore[attr-defined]
+
+
+def test_a_permanent_cluster_error_fails_the_report_without_sending(caplog: pytest.LogCaptureFixture) -> None:
+    cluster = InMemoryCluster(sample_nodes(), failures=deque([ClusterError("HTTP 403: nodes is forbidden")]))
+    sender = RecordingSender()
+
+    assert _volunteer(cluster, sender).report_once() is False
+    assert sender.bodies == []
+    assert "forbidden" in _report_line(caplog).error  # type: ignore[attr-defined]
+
+
+def test_extensions_are_read_for_every_report(tmp_path: Path) -> None:
+    file = tmp_path / "extensions.json"
+    sender = RecordingSender()
+    volunteer = _volunteer(InMemoryCluster(sample_nodes()), sender, file)
+    file.write_text('{"example.com/run": "1"}')
+    volunteer.report_once()
+    file.write_text('{"example.com/run": "2"}')
+    volunteer.report_once()
+
+    assert [b'"value":"1"' in sender.bodies[0], b'"value":"2"' in sender.bodies[1]] == [True, True]
+
+
+def test_a_stopped_report_is_not_delivered(caplog: pytest.LogCaptureFixture) -> None:
+    volunteer = _volunteer(InMemoryCluster(sample_nodes()), RecordingSender())
+    volunteer.stop.set()
+
+    assert volunteer.report_once() is False
+    assert _report_line(caplog).outcome == "stopped"  # type: ignore[attr-defined]

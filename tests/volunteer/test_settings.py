@@ -1,0 +1,61 @@
+"""Volunteer settings: validation at startup and the retry budget's defaults."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from schema.settings import ConfigError, load_settings
+from volunteer.settings import VolunteerSettings
+
+
+def _settings(*args: str) -> VolunteerSettings:
+    return load_settings(VolunteerSettings, ["--cluster-id=c", *args])
+
+
+def test_defaults_are_the_originals() -> None:
+    settings = _settings()
+
+    assert (settings.database, settings.period, settings.gzip) == (
+        "https://spartakus.k8s.io",
+        timedelta(hours=24),
+        False,
+    )
+
+
+@pytest.mark.parametrize("database", ["stdout", "http://collector:8080", "https://spartakus.example.com/"])
+def test_database_is_stdout_or_an_http_url(database: str) -> None:
+    assert _settings(f"--database={database}").database == database
+
+
+@pytest.mark.parametrize("database", ["bigquery://p.d.t", "collector:8080", "http://", "ftp://x"])
+def test_other_databases_are_configuration_errors(database: str) -> None:
+    with pytest.raises(ConfigError, match="--database"):
+        _settings(f"--database={database}")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--timeout", "0"), ("--retry-budget", "0s"), ("--page-size", "0")])
+def test_non_positive_limits_are_configuration_errors(flag: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=flag):
+        _settings(f"{flag}={value}")
+
+
+def test_a_missing_extensions_path_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--extensions"):
+        _settings(f"--extensions={tmp_path / 'missing'}")
+
+
+def test_an_unknown_flag_is_a_one_line_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="unrecognized arguments: --bogus") as error:
+        _settings("--bogus=1")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("args", "seconds"),
+    [((), 0.9 * 24 * 3600), (("--period=0",), 120.0), (("--period=1h", "--retry-budget=5m"), 300.0)],
+)
+def test_retry_budget_stays_within_one_period(args: tuple[str, ...], seconds: float) -> None:
+    assert _settings(*args).retry_seconds == pytest.approx(seconds)
