@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
+from ingest.server import serve
 from ingest.settings import IngestSettings
+from schema.logs import configure_logging
 from schema.settings import ConfigError, exit_config_error, load_settings
 
 PROG = "spartakus ingest"
+
+log = logging.getLogger("ingest")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -17,5 +22,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(IngestSettings, argv)
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    print(f"{PROG}: not implemented yet (would listen on {settings.host}:{settings.port})", file=sys.stderr)
-    return 1
+    configure_logging(settings.log_level.upper())
+    broker = urlsplit(settings.amqp_url)
+    log.info(
+        "starting",
+        extra={
+            "listen": f"{settings.host}:{settings.port}",
+            "broker": f"{broker.hostname}:{broker.port or 5672}{broker.path}",
+            "queue": settings.queue,
+            "workers": settings.workers,
+        },
+    )
+    return serve(settings)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from schema.settings import settings_config
+from schema.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class IngestSettings(BaseSettings):
@@ -20,8 +25,46 @@ class IngestSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535, description="Port to listen on. [SPARTAKUS_PORT]")
     amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    # A realistic node is about 450 bytes of JSON, so 4 MiB holds some 9,000
+    # nodes, above Kubernetes' supported 5,000. Validation costs several hundred
+    # bytes of memory per node, which is what these caps bound; raise both for
+    # bigger clusters.
     max_body_bytes: int = Field(
-        default=32 * 1024 * 1024,
+        default=4 * 1024 * 1024,
         gt=0,
-        description="Largest accepted request body, raw and after gzip inflation. [SPARTAKUS_MAX_BODY_BYTES]",
+        description="Largest accepted request body as sent (before gzip inflation). [SPARTAKUS_MAX_BODY_BYTES]",
+    )
+    max_decompressed_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Largest accepted JSON document, after gzip inflation if any. [SPARTAKUS_MAX_DECOMPRESSED_BYTES]",
+    )
+    confirm_timeout: GoDuration = Field(
+        default=timedelta(seconds=5),
+        gt=timedelta(0),
+        description="How long a request waits for RabbitMQ's publisher confirm before answering 503. "
+        "[SPARTAKUS_CONFIRM_TIMEOUT]",
+    )
+    retry_after: int = Field(
+        default=5, ge=1, description="Seconds sent in Retry-After with a 503. [SPARTAKUS_RETRY_AFTER]"
+    )
+    shutdown_timeout: GoDuration = Field(
+        default=timedelta(seconds=15),
+        ge=timedelta(0),
+        description="On SIGTERM, how long to wait for requests and confirms in flight. [SPARTAKUS_SHUTDOWN_TIMEOUT]",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port, each with its own AMQP connection. [SPARTAKUS_WORKERS]",
+    )
+    connection_name: str = Field(
+        default="spartakus-ingest",
+        min_length=1,
+        description="AMQP connection name shown by the broker (the process id is appended). "
+        "[SPARTAKUS_CONNECTION_NAME]",
+    )
+    log_level: LogLevel = Field(
+        default="info", description="Log level; 'info' logs one line per request. [SPARTAKUS_LOG_LEVEL]"
     )

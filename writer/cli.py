@@ -2,24 +2,83 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
+from types import FrameType
 
+from schema.logs import configure_logging
 from schema.settings import ConfigError, exit_config_error, load_settings
+from writer import dlq
+from writer.errors import BrokerError, SinkConfigError
+from writer.metrics import WriterMetrics
+from writer.service import Writer
 from writer.settings import DlqSettings, WriterSettings
+from writer.sinks import open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"
+EXIT_FAILURE = 1
+
+log = logging.getLogger("writer")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("stopping", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run a writer; returns the process exit code."""
+    """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
     try:
         settings = load_settings(WriterSettings, argv)
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    print(f"{PROG}: not implemented yet (would write to {settings.database})", file=sys.stderr)
-    return 1
+    configure_logging(settings.log_level)
+    try:
+        sink = open_sink(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
+    except SinkConfigError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+    metrics = WriterMetrics()
+    if settings.metrics_port is not None:
+        try:
+            metrics.serve(settings.metrics_port)
+        except OSError as e:
+            sink.close()
+            print(f"{PROG}: error: cannot serve metrics on port {settings.metrics_port}: {e}", file=sys.stderr)
+            return EXIT_FAILURE
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    writer = Writer(
+        amqp_url=settings.amqp_url,
+        queue_name=settings.queue,
+        sink=sink,
+        batch_size=settings.batch_size,
+        batch_max_wait=settings.batch_max_wait.total_seconds(),
+        batch_max_bytes=settings.batch_max_bytes,
+        metrics=metrics,
+    )
+    try:
+        writer.run(stop)
+    except BrokerError as e:
+        log.error("giving up on RabbitMQ", extra={"error": str(e)})  # noqa: TRY400  # the cause is in the message
+        return EXIT_FAILURE
+    except SinkConfigError as e:
+        log.error("the store cannot be used as configured", extra={"error": str(e)})  # noqa: TRY400  # as above
+        return EXIT_FAILURE
+    finally:
+        sink.close()
+        metrics.stop()
+    log.info("stopped")
+    return 0
 
 
 def dlq_main(argv: Sequence[str] | None = None) -> int:
@@ -28,5 +87,12 @@ def dlq_main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(DlqSettings, argv)
     except ConfigError as e:
         return exit_config_error(DLQ_PROG, e)
-    print(f"{DLQ_PROG} {settings.action}: not implemented yet", file=sys.stderr)
-    return 1
+    try:
+        if settings.action == "list":
+            return dlq.list_dead(
+                amqp_url=settings.amqp_url, queue=settings.queue, limit=settings.limit, out=sys.stdout, err=sys.stderr
+            )
+        return dlq.replay(amqp_url=settings.amqp_url, queue=settings.queue, limit=settings.limit, err=sys.stderr)
+    except BrokerError as e:
+        print(f"{DLQ_PROG} {settings.action}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, CliPositionalArg
 
 from schema.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
+from writer.batch import DEFAULT_BATCH_MAX_BYTES
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
@@ -23,15 +24,26 @@ class WriterSettings(BaseSettings):
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
     database: str = Field(
         default=DEFAULT_DATABASE,
-        description="bigquery://project.dataset.table, duckdb:///path/file.duckdb or stdout. [SPARTAKUS_DATABASE]",
+        description="bigquery://project.dataset.table, duckdb:///relative.duckdb, duckdb:////absolute.duckdb "
+        "or stdout. [SPARTAKUS_DATABASE]",
     )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Rows per batch at most. [SPARTAKUS_BATCH_SIZE]")
     batch_max_wait: GoDuration = Field(
         default="1s",  # type: ignore[assignment]  # parsed by GoDuration
         description="Oldest a batch may get before it is written, Go-style. [SPARTAKUS_BATCH_MAX_WAIT]",
     )
+    batch_max_bytes: int = Field(
+        default=DEFAULT_BATCH_MAX_BYTES,
+        ge=1024,
+        le=9_000_000,
+        description="Report JSON bytes per batch at most; keeps one BigQuery request under 10 MB. "
+        "[SPARTAKUS_BATCH_MAX_BYTES]",
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level. [SPARTAKUS_LOG_LEVEL]"
     )
 
 
@@ -40,6 +52,9 @@ class DlqSettings(BaseSettings):
 
     model_config = settings_config("spartakus dlq")
 
-    action: CliPositionalArg[Literal["list", "replay"]] = Field(description="list: show dead-lettered reports; replay: move them back.")
+    action: CliPositionalArg[Literal["list", "replay"]] = Field(
+        description="list: show dead-lettered reports; replay: move them back."
+    )
     amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    limit: int = Field(default=10_000, ge=1, description="Messages to list or replay at most. [SPARTAKUS_LIMIT]")

@@ -1,0 +1,299 @@
+"""Writer throughput against its ceiling, per sink, measured in one run.
+
+For each sink (BigQuery on the emulator, embedded DuckDB):
+
+1. the ceiling: the same rows, in the same batch size, written straight into the
+   store with no RabbitMQ (``insert_rows_json`` for BigQuery, the sink's own
+   insert for DuckDB);
+2. the writer: ``--count`` report messages are preloaded into a queue, then a
+   ``spartakus writer`` process drains it into the same store, timed from the
+   moment it reports it is consuming until every row is acked as written.
+
+Prints rows per second, the ratio to the ceiling (target >= 0.9) and the
+writer process's RSS over the run. The emulator runs as a subprocess. Every
+wait is bounded; the queues and files are removed afterwards.
+
+Run from the repository root: ``python -m bench.writer_bench [--count N | --quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+import psutil
+from google.api_core.client_options import ClientOptions
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery
+
+from tests.support.amqp import delete_queues, unique_queue_name
+from tests.support.bqemulator_process import PROJECT, EmulatorProcess
+from tests.support.services import free_port
+from tests.support.writer_load import publish, report_messages, sample_report, wait_for_ready
+from writer.bigquery_sink import NO_RETRY, BigQuerySink
+from writer.duckdb_sink import DuckDbSink
+from writer.rows import Row, decode_report
+
+TARGET_RATIO: Final = 0.9
+DATASET: Final = "writer_bench"
+
+
+@dataclass
+class Result:
+    sink: str
+    rows: int
+    ceiling_seconds: float
+    writer_seconds: float
+    rss_mb: list[float] = field(default_factory=list)
+
+    def line(self) -> str:
+        ceiling = self.rows / self.ceiling_seconds
+        writer = self.rows / self.writer_seconds
+        ratio = writer / ceiling
+        verdict = "ok" if ratio >= TARGET_RATIO else "BELOW TARGET"
+        rss = self.rss_mb or [0.0]
+        settled = rss[len(rss) // 4 :] or rss
+        return (
+            f"{self.sink:<9} {self.rows:>7} {ceiling:>14,.0f} {writer:>14,.0f} {ratio:>6.2f}x {verdict:<12} "
+            f"{rss[0]:>7.1f} {max(rss):>7.1f} {rss[-1]:>7.1f} {max(settled) - min(settled):>+8.1f}"
+        )
+
+
+HEADER: Final = (
+    f"{'sink':<9} {'rows':>7} {'ceiling r/s':>14} {'writer r/s':>14} {'ratio':>7} {'(>=0.9x)':<12} "
+    f"{'rss0 MB':>7} {'rssmax':>7} {'rssend':>7} {'drift':>8}"
+)
+
+
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the benchmark ran out of time")
+        return left
+
+
+def prepared(count: int) -> tuple[list[dict[str, Any]], list[Row]]:
+    reports = [sample_report(i) for i in range(count)]
+    return reports, [decode_report(json.dumps(r).encode()) for r in reports]
+
+
+def chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+@contextmanager
+def preloaded_queue(amqp_url: str, reports: list[dict[str, Any]], deadline: Deadline) -> Iterator[str]:
+    queue = unique_queue_name("bench.spartakus")
+    try:
+        started = time.perf_counter()
+        publish(amqp_url, queue, report_messages(reports), confirm=False)
+        wait_for_ready(amqp_url, queue, len(reports), timeout=deadline.left())
+        print(f"  preloaded {len(reports)} messages in {time.perf_counter() - started:.1f}s", flush=True)
+        yield queue
+    finally:
+        delete_queues(amqp_url, queue, f"{queue}.dead")
+
+
+def _metric(port: int, name: str) -> float:
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # the writer's local endpoint
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
+
+
+def _consuming_since(stderr: Any, found: threading.Event, at: list[float]) -> None:
+    # The writer logs "consuming" (with its own clock) once it is attached to the queue.
+    for line in stderr:
+        if not found.is_set() and '"consuming"' in line:
+            at.append(datetime.fromisoformat(json.loads(line)["time"]).timestamp())
+            found.set()
+
+
+def run_writer(
+    *, amqp_url: str, queue: str, database: str, batch_size: int, count: int, env: dict[str, str], deadline: Deadline
+) -> tuple[float, list[float]]:
+    """Start ``spartakus writer``, time it from attach to ``count`` rows written; returns (seconds, RSS samples)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "writer", "--amqp-url", amqp_url, "--queue", queue, "--database", database]
+    argv += ["--batch-size", str(batch_size), "--metrics-port", str(port), "--log-level", "INFO"]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, **env}
+    )
+    attached, attached_at = threading.Event(), list[float]()
+    reader = threading.Thread(target=_consuming_since, args=(process.stderr, attached, attached_at), daemon=True)
+    reader.start()
+    rss: list[float] = []
+    try:
+        if not attached.wait(deadline.left()):
+            raise TimeoutError("the writer never started consuming")
+        written, next_sample = 0.0, 0.0
+        while written < count:
+            if process.poll() is not None:
+                raise RuntimeError(f"the writer exited with {process.returncode}")
+            deadline.left()
+            if time.monotonic() >= next_sample:
+                rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
+                next_sample = time.monotonic() + 0.5
+            written = _metric(port, "spartakus_writer_rows_written_total")
+            if written < count:
+                time.sleep(0.1)
+        elapsed = time.time() - attached_at[0]
+        busy = _metric(port, "spartakus_writer_batch_seconds_sum")
+        print(f"  the sink was busy {busy / elapsed:.0%} of the writer's run", flush=True)
+        rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
+        process.send_signal(signal.SIGTERM)
+        if process.wait(timeout=max(1.0, min(60.0, deadline.left()))) != 0:
+            raise RuntimeError(f"the writer exited with {process.returncode} after SIGTERM")
+        return elapsed, rss
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+
+
+def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadline) -> Result:
+    print("bigquery (emulator subprocess):", flush=True)
+    emulator = EmulatorProcess()
+    emulator.start(timeout=min(120.0, deadline.left()))
+    try:
+        client = bigquery.Client(
+            project=PROJECT,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options=ClientOptions(api_endpoint=emulator.endpoint),
+        )
+        reports, rows = prepared(count)
+        ceiling_table = f"{PROJECT}.{DATASET}.ceiling"
+        BigQuerySink(ceiling_table, client=client).ensure_table()
+        documents = [json.loads(row.payload) for row in rows]
+        started = time.perf_counter()
+        for start in range(0, count, batch_size):
+            part = documents[start : start + batch_size]
+            ids = [r.report_id for r in rows[start : start + batch_size]]
+            errors = client.insert_rows_json(ceiling_table, part, row_ids=ids, skip_invalid_rows=True, retry=NO_RETRY)
+            assert not errors, errors[:1]
+            deadline.left()
+        ceiling = time.perf_counter() - started
+        print(f"  ceiling: {count} rows in {ceiling:.2f}s", flush=True)
+        # A fresh emulator for the writer: its memory grows with what it stores, and both runs should start alike.
+        emulator.stop()
+        emulator.start(timeout=min(120.0, deadline.left()))
+        writer_table = f"{PROJECT}.{DATASET}.writer"
+        BigQuerySink(writer_table, client=client).ensure_table()
+        with preloaded_queue(amqp_url, reports, deadline) as queue:
+            seconds, rss = run_writer(
+                amqp_url=amqp_url,
+                queue=queue,
+                database=f"bigquery://{writer_table}",
+                batch_size=batch_size,
+                count=count,
+                env={"BIGQUERY_EMULATOR_HOST": emulator.endpoint},
+                deadline=deadline,
+            )
+        stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{writer_table}_dedup`").result()))[0]  # noqa: S608
+        assert stored == count, f"{stored} rows in the dedup view, expected {count}"
+        print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
+        return Result("bigquery", count, ceiling, seconds, rss)
+    finally:
+        emulator.stop()
+
+
+def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline) -> Result:
+    print("duckdb (embedded file):", flush=True)
+    with tempfile.TemporaryDirectory(prefix="writer-bench-") as folder:
+        reports, rows = prepared(count)
+        sink = DuckDbSink(str(Path(folder) / "ceiling.duckdb"))
+        started = time.perf_counter()
+        for batch in chunks(rows, batch_size):
+            sink.write(batch)
+            deadline.left()
+        ceiling = time.perf_counter() - started
+        sink.close()
+        print(f"  ceiling: {count} rows in {ceiling:.2f}s", flush=True)
+        path = Path(folder) / "writer.duckdb"
+        DuckDbSink(str(path)).close()
+        with preloaded_queue(amqp_url, reports, deadline) as queue:
+            seconds, rss = run_writer(
+                amqp_url=amqp_url,
+                queue=queue,
+                database=f"duckdb:///{path}",
+                batch_size=batch_size,
+                count=count,
+                env={},
+                deadline=deadline,
+            )
+        check = DuckDbSink(str(path))
+        stored = check._connection.execute("SELECT count(*) FROM reports_dedup").fetchone()
+        check.close()
+        assert stored == (count,), f"{stored} rows in reports_dedup, expected {count}"
+        print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
+        return Result("duckdb", count, ceiling, seconds, rss)
+
+
+def bench_consume_only(amqp_url: str, count: int, batch_size: int, deadline: Deadline) -> float:
+    """The writer into ``stdout`` (discarded): what consuming and validating alone allow, as a reference."""
+    print("reference: writer into stdout (discarded), i.e. consume + validate only:", flush=True)
+    reports, _rows = prepared(count)
+    with preloaded_queue(amqp_url, reports, deadline) as queue:
+        seconds, _rss = run_writer(
+            amqp_url=amqp_url,
+            queue=queue,
+            database="stdout",
+            batch_size=batch_size,
+            count=count,
+            env={},
+            deadline=deadline,
+        )
+    print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
+    return count / seconds
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument(
+        "--amqp-url", default=os.environ.get("SPARTAKUS_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    )
+    parser.add_argument("--count", type=int, default=50_000, help="report messages per sink (default 50000)")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (1000 reports)")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--sinks", default="bigquery,duckdb", help="comma-separated: bigquery, duckdb")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds in all")
+    args = parser.parse_args(argv)
+    count = 1000 if args.quick else args.count
+    deadline = Deadline(args.timeout)
+    benches = {"bigquery": bench_bigquery, "duckdb": bench_duckdb}
+    results = [benches[name.strip()](args.amqp_url, count, args.batch_size, deadline) for name in args.sinks.split(",")]
+    consume_only = bench_consume_only(args.amqp_url, count, args.batch_size, deadline)
+    print()
+    print(HEADER)
+    for result in results:
+        print(result.line())
+    print(f"{'(stdout)':<9} {count:>7} {'-':>14} {consume_only:>14,.0f}  <- consume + validate alone, no store")
+    print(f"(machine: {os.cpu_count()} CPUs; ceiling = direct writes of the same rows in batches of {args.batch_size})")
+    return 0
+
+
+if __name__ == "__main__":
+    with suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,233 @@
+"""The gateway's HTTP routes, as a plain ASGI application.
+
+A framework would add a routing and request-object layer to every report;
+six fixed routes do not need one, and the gateway's budget per report is a
+fraction of the broker's own cost (see ``bench/ingest_bench.py``).
+
+Each request is logged as one JSON line, without the client address: the
+collector stores none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from typing import Any, Final
+
+from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
+from ingest.errors import RequestError, detail
+from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ingest.metrics import IngestMetrics
+from ingest.openapi import openapi_bytes
+from ingest.ports import Publisher, PublishError
+from ingest.validation import Accepted, accept_report
+from schema.report import SCHEMA_VERSION
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+SUBMIT_PATHS: Final = frozenset({"/api/v1", "/api/v1/"})
+LARGE_DOCUMENT: Final = 256 * 1024
+"""Bodies above this are validated on a worker thread, one at a time (see ``IngestApp``)."""
+JSON: Final = b"application/json"
+CLIENT_CLOSED: Final = 499
+"""Logged (never sent) when the client hung up before its body was complete, as nginx does."""
+
+log = logging.getLogger("ingest.access")
+
+_NO_CONTENT: Final[Message] = {"type": "http.response.start", "status": 204, "headers": []}
+_EMPTY_BODY: Final[Message] = {"type": "http.response.body", "body": b""}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a request is answered with, and what its log line says."""
+
+    status: int
+    body: bytes = b""
+    content_type: bytes = JSON
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+def json_outcome(status: int, document: object, **fields: object) -> Outcome:
+    """An answer with a JSON body."""
+    return Outcome(status, json.dumps(document, separators=(",", ":")).encode(), fields=fields)
+
+
+def gateway_version() -> str:
+    """The installed package's version."""
+    try:
+        return metadata.version("spartakus")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class IngestApp:
+    """The ASGI application: ``POST /api/v1`` plus probes, version, metrics and the API description.
+
+    Validating a report costs microseconds and several hundred bytes of memory
+    per node: a body of minimal nodes at the 4 MiB default cap takes over a
+    second and a few hundred MB. Such bodies are validated on one worker
+    thread, so the event loop keeps answering (and collecting confirms) in the
+    meantime and only one large body is in memory at a time.
+
+    Args:
+        publisher: where valid reports go; ``publish`` returns after the broker's confirm.
+        metrics: the gateway's Prometheus metrics.
+        limits: body size caps.
+        retry_after: seconds announced with a 503.
+        shutdown_timeout: seconds the publisher gets to collect confirms still in flight at shutdown.
+    """
+
+    def __init__(
+        self,
+        *,
+        publisher: Publisher,
+        metrics: IngestMetrics,
+        limits: BodyLimits,
+        retry_after: int,
+        shutdown_timeout: float,
+    ) -> None:
+        self._publisher = publisher
+        self._metrics = metrics
+        self._limits = limits
+        self._retry_after = str(retry_after).encode()
+        self._shutdown_timeout = shutdown_timeout
+        self._large_documents = ThreadPoolExecutor(max_workers=1, thread_name_prefix="large-report")
+        self._version = gateway_version()
+        self._openapi = openapi_bytes(self._version)
+        self._gets: dict[str, Callable[[], Outcome]] = {
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/version": lambda: json_outcome(200, {"version": self._version, "schemaVersion": SCHEMA_VERSION}),
+            "/metrics": lambda: Outcome(200, self._metrics.render(), METRICS_CONTENT_TYPE.encode()),
+            "/openapi.json": lambda: Outcome(200, self._openapi),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in SUBMIT_PATHS:
+            outcome = await self._submit(scope, receive) if method == "POST" else _not_allowed("POST")
+            self._metrics.count_request(outcome.status)
+        elif (route := self._gets.get(path)) is not None:
+            outcome = route() if method in {"GET", "HEAD"} else _not_allowed("GET, HEAD")
+        else:
+            outcome = json_outcome(404, {"error": "not found", "details": [detail(f"no route {path[:100]!r}")]})
+        if outcome.status != CLIENT_CLOSED:
+            await _send(send, outcome)
+        if log.isEnabledFor(logging.INFO):
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            extra = {"method": method, "path": path[:100], "status": outcome.status, "duration_ms": duration_ms}
+            # makeRecord + handle is log.info without the search for the caller's source line,
+            # which cost more than formatting the line itself; the logger name says where it is from.
+            log.handle(
+                log.makeRecord(log.name, logging.INFO, __file__, 0, "request", (), None, extra=extra | outcome.fields)
+            )
+
+    async def _submit(self, scope: Scope, receive: Receive) -> Outcome:
+        content_type = content_encoding = declared_length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-encoding":
+                content_encoding = value
+            elif name == b"content-length":
+                declared_length = value
+        try:
+            check_media_type(content_type)
+            gzip = is_gzip(content_encoding)
+            document, received = await read_body(
+                receive,
+                declared=content_length(declared_length),
+                gzip=gzip,
+                limits=self._limits,
+                count=self._metrics.bytes_received.inc,
+            )
+            accepted = await self._accept(document)
+            await self._publisher.publish(accepted.envelope)
+        except RequestError as e:
+            return _client_error(e)
+        except PublishError as e:
+            problem = {"error": e.reason, "details": [detail(str(e))]}
+            outcome = json_outcome(503, problem, error=e.reason, reason=str(e))
+            outcome.headers.append((b"retry-after", self._retry_after))
+            return outcome
+        except ClientDisconnectedError:
+            return Outcome(CLIENT_CLOSED, fields={"error": "client closed the connection"})
+        return Outcome(204, fields={"report_id": accepted.report_id, "bytes": received})
+
+    async def _accept(self, document: bytes) -> Accepted:
+        received_at = datetime.now(UTC)
+        if len(document) <= LARGE_DOCUMENT:
+            return accept_report(document, received_at=received_at)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._large_documents, functools.partial(accept_report, document, received_at=received_at)
+        )
+
+    def _healthz(self) -> Outcome:
+        if self._publisher.alive:
+            return json_outcome(200, {"status": "ok"})
+        return json_outcome(503, {"status": "failed", "reason": "the broker connection manager stopped"})
+
+    def _readyz(self) -> Outcome:
+        if self._publisher.ready:
+            return json_outcome(200, {"status": "ready"})
+        outcome = json_outcome(503, {"status": "not ready", "reason": "no open channel to the broker"})
+        outcome.headers.append((b"retry-after", self._retry_after))
+        return outcome
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self._publisher.start()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self._publisher.close(self._shutdown_timeout)
+                self._large_documents.shutdown(wait=False, cancel_futures=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _client_error(error: RequestError) -> Outcome:
+    outcome = json_outcome(error.status, {"error": error.error, "details": error.details}, error=error.error)
+    if error.close:
+        outcome.headers.append((b"connection", b"close"))
+    return outcome
+
+
+def _not_allowed(allow: str) -> Outcome:
+    outcome = json_outcome(405, {"error": "method not allowed", "details": [detail(f"use {allow}")]})
+    outcome.headers.append((b"allow", allow.encode()))
+    return outcome
+
+
+async def _send(send: Send, outcome: Outcome) -> None:
+    if outcome.status == 204:
+        await send(_NO_CONTENT)
+        await send(_EMPTY_BODY)
+        return
+    headers = [(b"content-type", outcome.content_type), (b"content-length", str(len(outcome.body)).encode())]
+    await send({"type": "http.response.start", "status": outcome.status, "headers": headers + outcome.headers})
+    await send({"type": "http.response.body", "body": outcome.body})

@@ -1,0 +1,162 @@
+"""Reading a report body from the ASGI stream: media type, size caps, gzip.
+
+Both caps are enforced while the bytes arrive, so memory stays bounded by the
+caps whatever the client sends:
+
+- the raw cap is checked against ``Content-Length`` before reading and against
+  the bytes received while reading, so a 2 GB upload is cut off at the cap;
+- the inflated cap is checked while inflating, with ``zlib``'s ``max_length``:
+  a small gzip body that would inflate to gigabytes produces at most cap + 1
+  bytes before it is refused.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from ingest.errors import RequestError, detail
+
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+
+JSON_MEDIA_TYPE: Final = b"application/json"
+_GZIP: Final = frozenset({b"gzip", b"x-gzip"})
+_IDENTITY: Final = frozenset({b"", b"identity"})
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS  # gzip container only, as Content-Encoding: gzip promises
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """Size caps in bytes: as sent, and after gzip inflation."""
+
+    max_raw: int
+    max_decompressed: int
+
+
+class ClientDisconnectedError(Exception):
+    """The client went away before its body was complete; there is no one to answer."""
+
+
+def check_media_type(content_type: bytes | None) -> None:
+    """Accept ``application/json`` with any parameters; anything else is a 415."""
+    media = (content_type or b"").split(b";", 1)[0].strip().lower()
+    if media != JSON_MEDIA_TYPE:
+        shown = content_type.decode("latin-1") if content_type else "none"
+        raise RequestError(
+            415, "unsupported media type", [detail(f"Content-Type must be application/json, got {shown[:100]!r}")]
+        )
+
+
+def is_gzip(content_encoding: bytes | None) -> bool:
+    """Whether the body is gzip; an encoding other than gzip or identity is a 415."""
+    encoding = (content_encoding or b"").strip().lower()
+    if encoding in _GZIP:
+        return True
+    if encoding in _IDENTITY:
+        return False
+    shown = encoding.decode("latin-1")[:100]
+    raise RequestError(
+        415, "unsupported content encoding", [detail(f"Content-Encoding must be gzip or absent, got {shown!r}")]
+    )
+
+
+def content_length(value: bytes | None) -> int | None:
+    """The declared body size, if any; the HTTP parser has already refused a malformed one."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError as e:
+        raise RequestError(400, "invalid Content-Length", [detail("Content-Length must be a number")]) from e
+
+
+async def read_body(
+    receive: Receive, *, declared: int | None, gzip: bool, limits: BodyLimits, count: Callable[[int], None]
+) -> tuple[bytes, int]:
+    """Read the whole request body within the caps; ``count`` is told the size of each chunk received.
+
+    Returns:
+        The body (inflated when ``gzip``) and the number of bytes received as sent.
+
+    Raises:
+        RequestError: 413 over a cap, 400 for a broken gzip stream.
+        ClientDisconnectedError: the client hung up mid-body.
+    """
+    if declared is not None and declared > limits.max_raw:
+        raise _too_large(limits.max_raw, "request body")
+    sink: _Inflater | _Collector = _Inflater(limits.max_decompressed) if gzip else _Collector(limits.max_decompressed)
+    received = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnectedError
+        chunk: bytes = message.get("body", b"")
+        received += len(chunk)
+        count(len(chunk))
+        if received > limits.max_raw:
+            raise _too_large(limits.max_raw, "request body")
+        sink.feed(chunk)
+        if not message.get("more_body", False):
+            return sink.finish(), received
+
+
+class _Collector:
+    """The body as sent; one chunk (the usual case for a small report) is returned without copying.
+
+    The inflated cap bounds the JSON document whatever its encoding, so it applies here too.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._chunks: list[bytes] = []
+        self._limit = limit
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise _too_large(self._limit, "request body")
+        if chunk:
+            self._chunks.append(chunk)
+
+    def finish(self) -> bytes:
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+
+class _Inflater:
+    """Inflates a gzip stream chunk by chunk, never producing more than ``limit`` + 1 bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self._inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
+        self._limit = limit
+        self._size = 0
+        self._parts: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        data = chunk
+        while data:
+            if self._inflater.eof:
+                raise RequestError(
+                    400, "invalid gzip body", [detail("data after the end of the gzip stream")], close=True
+                )
+            try:
+                out = self._inflater.decompress(data, self._limit - self._size + 1)
+            except zlib.error as e:
+                raise RequestError(400, "invalid gzip body", [detail(str(e))], close=True) from e
+            self._size += len(out)
+            if self._size > self._limit:
+                raise _too_large(self._limit, "inflated body")
+            self._parts.append(out)
+            data = self._inflater.unconsumed_tail or self._inflater.unused_data
+
+    def finish(self) -> bytes:
+        if not self._inflater.eof:
+            raise RequestError(400, "invalid gzip body", [detail("the gzip stream is truncated")])
+        return b"".join(self._parts)
+
+
+def _too_large(limit: int, what: str) -> RequestError:
+    # The rest of the body is never read; closing the connection stops the upload.
+    return RequestError(413, "request body too large", [detail(f"the {what} exceeds {limit} bytes")], close=True)

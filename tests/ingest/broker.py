@@ -1,0 +1,27 @@
+"""Reading back what the gateway published."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.amqp import blocking_channel
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message taken from a queue."""
+
+    body: bytes
+    properties: Any
+
+
+def take_all(amqp_url: str, queue: str) -> list[Delivered]:
+    """Every message now in ``queue``, acknowledged (so removed)."""
+    taken: list[Delivered] = []
+    with blocking_channel(amqp_url) as channel:
+        while True:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return taken
+            taken.append(Delivered(body, properties))

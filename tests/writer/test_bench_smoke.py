@@ -1,0 +1,31 @@
+"""The writer benchmark still runs end to end (a small --quick run)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_writer_benchmark_runs_quickly_and_reports_both_sinks(amqp_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.writer_bench", "--quick", "--amqp-url", amqp_url, "--timeout", "150"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("sink") and "ratio" in line for line in lines)
+    for sink in ("bigquery", "duckdb", "(stdout)"):
+        assert any(line.startswith(sink) and " 1000 " in line for line in lines), result.stdout

@@ -1,0 +1,113 @@
+"""The embedded DuckDB sink: the reports table, the dedup view, older files, the single-writer lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.support.writer_load import sample_report
+from writer.duckdb_sink import DuckDbSink, latest_reports
+from writer.errors import SinkConfigError
+from writer.rows import Row, decode_report
+
+
+def rows(count: int, **options: object) -> list[Row]:
+    return [decode_report(json.dumps(sample_report(i, **options)).encode()) for i in range(count)]  # type: ignore[arg-type]
+
+
+def test_rows_land_in_reports_with_nested_data_as_struct_lists(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    batch = rows(3)
+    assert not sink.write(batch).rejected
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        types = dict(
+            db.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'reports'"
+            ).fetchall()
+        )
+        count, capacity = db.execute(
+            "SELECT count(*), any_value(nodes[1].capacity[2].value) FROM reports"
+        ).fetchone() or (0, None)
+    assert count == 3
+    assert capacity == "16393220Ki"
+    assert types["nodes"].startswith("STRUCT(id VARCHAR")
+    assert types["nodes"].endswith("[]")
+    assert types["receivedAt"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["reportID"] == "VARCHAR"
+
+
+def test_the_dedup_view_keeps_one_row_per_report_id(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    batch = rows(4)
+    sink.write(batch)
+    sink.write(batch[:2])
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        raw = db.execute("SELECT count(*) FROM reports").fetchone()
+        dedup = db.execute("SELECT count(*), count(DISTINCT reportID) FROM reports_dedup").fetchone()
+    assert raw == (6,)
+    assert dedup == (4, 4)
+
+
+def test_latest_reports_gives_the_newest_report_of_each_cluster(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    old = sample_report(1, cluster_id="cluster-a")
+    new = sample_report(2, cluster_id="cluster-a")
+    new["receivedAt"] = "2030-01-01T00:00:00+00:00"
+    other = sample_report(3, cluster_id="cluster-b")
+    sink.write([decode_report(json.dumps(r).encode()) for r in (new, old, other)])
+    sink.close()
+    latest = latest_reports(path)
+    assert [(r["clusterID"], r["reportID"]) for r in latest] == [
+        ("cluster-a", new["reportID"]),
+        ("cluster-b", other["reportID"]),
+    ]
+    assert latest[0]["nodes"][0]["capacity"][0] == {"resource": "cpu", "value": "4"}
+    assert latest[0]["receivedAt"].startswith("2030-01-01T00:00:00")
+
+
+def test_a_file_from_an_older_writer_gains_the_newer_columns(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    with duckdb.connect(path) as db:
+        db.execute(
+            "CREATE TABLE reports (version VARCHAR NOT NULL, timestamp VARCHAR NOT NULL, clusterID VARCHAR NOT NULL)"
+        )
+        db.execute("INSERT INTO reports VALUES ('v1.0.0', '1700000000', 'old-cluster')")
+    sink = DuckDbSink(path)
+    sink.write(rows(2))
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        result = db.execute(
+            "SELECT clusterID, reportID IS NULL FROM reports_dedup ORDER BY reportID NULLS FIRST"
+        ).fetchall()
+    assert result[0] == ("old-cluster", True)
+    assert len(result) == 3
+
+
+def test_a_second_process_on_the_same_file_fails_clearly_and_leaves_it_intact(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    sink.write(rows(5))
+    script = f"from writer.duckdb_sink import DuckDbSink\nDuckDbSink({path!r})\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "open in another process" in result.stderr
+    assert "one writer process per file" in result.stderr
+    sink.write(rows(5))
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM reports").fetchone() == (10,)
+
+
+def test_reading_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(SinkConfigError, match="cannot open"):
+        latest_reports(str(tmp_path / "missing.duckdb"))

@@ -1,0 +1,51 @@
+"""The sink is chosen by --database; stdout writes one JSON object a line."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from tests.support.writer_load import sample_report
+from writer.errors import SinkConfigError
+from writer.rows import decode_report
+from writer.sinks import StdoutSink, duckdb_path, open_sink
+
+
+def test_stdout_sink_writes_one_report_a_line() -> None:
+    stream = io.BytesIO()
+    rows = [decode_report(json.dumps(sample_report(i)).encode()) for i in range(3)]
+    result = StdoutSink(stream).write(rows)
+    assert not result.rejected
+    lines = stream.getvalue().splitlines()
+    assert [json.loads(line)["reportID"] for line in lines] == [row.report_id for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("duckdb:///spartakus.duckdb", "spartakus.duckdb"),
+        ("duckdb:////var/lib/spartakus/reports.duckdb", "/var/lib/spartakus/reports.duckdb"),
+        ("duckdb://reports.duckdb", "reports.duckdb"),
+    ],
+)
+def test_duckdb_urls_read_like_sqlalchemy_urls(url: str, path: str) -> None:
+    assert duckdb_path(url) == path
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://localhost/db", "bigquery://project.dataset", "bigquery://project..table", "duckdb:///", "stdout:"],
+)
+def test_unusable_database_urls_are_configuration_errors(url: str) -> None:
+    with pytest.raises(SinkConfigError, match="--database"):
+        open_sink(url)
+
+
+def test_duckdb_url_opens_the_embedded_sink(tmp_path: pytest.TempPathFactory) -> None:
+    sink = open_sink(f"duckdb:///{tmp_path}/reports.duckdb")
+    try:
+        assert sink.name == "duckdb"
+    finally:
+        sink.close()

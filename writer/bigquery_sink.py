@@ -1,0 +1,235 @@
+"""The BigQuery sink, through the official client: the only module of the writer that imports ``google``.
+
+Rows go in with ``insert_rows_json``, ``row_ids`` set to the report id, so
+BigQuery's best-effort dedup applies across redeliveries; the view
+``<table>_dedup`` removes what it misses. ``skip_invalid_rows`` is on, so one
+bad row does not hold back the others; rows BigQuery still marks ``stopped``
+are re-sent. The client's own retries are off: ``writer.retry`` is the one
+retry policy.
+
+On first use (and whenever a write finds it gone) the sink creates the
+dataset, the table from ``schema/reports.bigquery.json`` (day-partitioned on
+``receivedAt``, clustered by ``clusterID``) and the dedup view, and adds the
+newer NULLABLE columns to a table an older Spartakus created.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+import requests.exceptions
+from google.api_core import exceptions as google_errors
+from google.api_core.client_options import ClientOptions
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import GoogleAuthError, TransportError
+from google.cloud import bigquery
+
+from schema.bigquery import load_table_schema
+from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
+from writer.retry import is_transient_reason, is_transient_status
+from writer.rows import Row
+from writer.sinks import WriteResult
+
+T = TypeVar("T")
+
+PARTITION_FIELD: Final = "receivedAt"
+CLUSTER_FIELDS: Final = ("clusterID",)
+DEDUP_SUFFIX: Final = "_dedup"
+REQUEST_TIMEOUT: Final = 30.0
+STOPPED: Final = "stopped"
+_MAX_RESENDS: Final = 3
+
+NO_RETRY: Final = Retry(predicate=lambda _error: False)
+"""The client's own retries are off; ``writer.retry`` is the one retry policy."""
+
+
+def _reason(error: google_errors.GoogleAPICallError) -> str | None:
+    for item in getattr(error, "errors", None) or []:
+        if isinstance(item, Mapping) and item.get("reason"):
+            return str(item["reason"])
+    return None
+
+
+def translate(error: Exception) -> Exception:
+    """The writer's error for a client exception: transient, missing, or permanent."""
+    if isinstance(error, google_errors.GoogleAPICallError):
+        status = error.code if isinstance(error.code, int) else None
+        if is_transient_status(status) or is_transient_reason(_reason(error)):
+            return TransientSinkError(f"BigQuery: {error}")
+        if isinstance(error, google_errors.NotFound):
+            return TableMissingError(f"BigQuery: {error}")
+        if status == 400:
+            return PermanentSinkError(f"BigQuery rejected the request: {error}")
+        # Access denied and the like are an operator's to fix; the rows are fine, so they wait in the queue.
+        return TransientSinkError(f"BigQuery: {error}")
+    if isinstance(error, requests.exceptions.RequestException | TransportError | OSError | TimeoutError):
+        return TransientSinkError(f"BigQuery unreachable: {error}")
+    return error
+
+
+class TableMissingError(TransientSinkError):
+    """The dataset or table does not exist (a write creates it and tries again)."""
+
+
+def _call(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (google_errors.GoogleAPICallError, requests.exceptions.RequestException, TransportError, OSError) as e:
+        raise translate(e) from e
+
+
+@dataclass(slots=True)
+class InsertErrors:
+    """Per-row outcome of one insertAll request, by index into that request."""
+
+    invalid: dict[int, str] = field(default_factory=dict)
+    stopped: list[int] = field(default_factory=list)
+    transient: dict[int, str] = field(default_factory=dict)
+
+
+def classify_insert_errors(errors: Iterable[Mapping[str, Any]]) -> InsertErrors:
+    """Sort insertAll's ``insertErrors`` into invalid rows, ``stopped`` rows (valid) and transient failures."""
+    result = InsertErrors()
+    for entry in errors:
+        index = int(entry["index"])
+        details = [e for e in entry.get("errors", []) if isinstance(e, Mapping)]
+        reasons = {str(e.get("reason", "")) for e in details}
+        message = "; ".join(str(e.get("message") or e.get("reason") or "rejected") for e in details) or "rejected"
+        if reasons and reasons <= {STOPPED}:
+            result.stopped.append(index)
+        elif any(is_transient_reason(r) for r in reasons):
+            result.transient[index] = message
+        else:
+            result.invalid[index] = f"BigQuery rejected the row: {message}"
+    return result
+
+
+def _client(project: str, emulator_host: str | None) -> bigquery.Client:
+    try:
+        if emulator_host:
+            endpoint = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
+            return bigquery.Client(
+                project=project,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                client_options=ClientOptions(api_endpoint=endpoint),
+            )
+        return bigquery.Client(project=project)
+    except (GoogleAuthError, google_errors.GoogleAPIError) as e:
+        raise SinkConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
+
+
+class BigQuerySink:
+    """Streams rows into ``project.dataset.table`` with ``insert_rows_json``."""
+
+    name = "bigquery"
+
+    def __init__(self, table: str, *, emulator_host: str | None = None, client: bigquery.Client | None = None) -> None:
+        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set."""
+        project, dataset, _table = table.split(".")
+        self.table_id = table
+        self.dataset_id = f"{project}.{dataset}"
+        self.view_id = f"{table}{DEDUP_SUFFIX}"
+        self._client = client or _client(project, emulator_host)
+        self._schema = [bigquery.SchemaField.from_api_repr(f) for f in load_table_schema()]
+        self._ready = False
+
+    def ensure_table(self) -> None:
+        """Create the dataset, table and dedup view if missing; add newer NULLABLE columns."""
+        client = self._client
+        _call(lambda: client.create_dataset(self.dataset_id, exists_ok=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+        table = bigquery.Table(self.table_id, schema=self._schema)
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD
+        )
+        table.clustering_fields = list(CLUSTER_FIELDS)
+        existing = _call(lambda: client.create_table(table, exists_ok=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+        self._add_missing_columns(existing)
+        self._ensure_view()
+        self._ready = True
+
+    def _ensure_view(self) -> None:
+        # The view names its columns (the emulator drops RECORD columns from a view's SELECT *),
+        # so it is brought up to date whenever the schema grows.
+        client = self._client
+        query = dedup_view_sql(self.table_id, [f.name for f in self._schema])
+        view = bigquery.Table(self.view_id)
+        view.view_query = query
+        existing = _call(lambda: client.create_table(view, exists_ok=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+        if existing.view_query != query:
+            existing.view_query = query
+            _call(lambda: client.update_table(existing, ["view_query"], retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+
+    def _add_missing_columns(self, table: bigquery.Table) -> None:
+        present = {f.name for f in table.schema}
+        missing = [f for f in self._schema if f.name not in present]
+        if not missing:
+            return
+        if any(f.mode != "NULLABLE" or f.field_type == "RECORD" for f in missing):
+            raise SinkConfigError(
+                f"table {self.table_id} lacks columns {[f.name for f in missing]} that cannot be added in place"
+            )
+        for column in missing:
+            # DDL with IF NOT EXISTS is idempotent when several writers start at once.
+            self._run_ddl(f"ALTER TABLE `{self.table_id}` ADD COLUMN IF NOT EXISTS `{column.name}` {column.field_type}")
+        refreshed = _call(lambda: self._client.get_table(self.table_id, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+        still_missing = [f for f in missing if f.name not in {c.name for c in refreshed.schema}]
+        if still_missing:
+            # BigQuery shows DDL changes in the table resource; the emulator keeps the two apart, so patch it too.
+            refreshed.schema = [*refreshed.schema, *still_missing]
+            _call(lambda: self._client.update_table(refreshed, ["schema"], retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
+
+    def _run_ddl(self, statement: str) -> None:
+        def run() -> None:
+            self._client.query_and_wait(statement, job_retry=NO_RETRY, retry=NO_RETRY, wait_timeout=60)
+
+        _call(run)
+
+    def _insert(self, rows: Sequence[dict[str, Any]], ids: Sequence[str]) -> list[dict[str, Any]]:
+        def insert() -> Sequence[dict[str, Any]]:
+            return self._client.insert_rows_json(
+                self.table_id, rows, row_ids=ids, skip_invalid_rows=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT
+            )
+
+        try:
+            return list(_call(insert))
+        except TableMissingError:
+            self.ensure_table()
+            return list(_call(insert))
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        """Insert ``rows``; re-send rows BigQuery marked ``stopped``; report invalid rows as rejected."""
+        if not self._ready:
+            self.ensure_table()
+        documents = [json.loads(row.payload) for row in rows]
+        pending = list(range(len(rows)))
+        rejected: dict[int, str] = {}
+        for _ in range(_MAX_RESENDS):
+            outcome = classify_insert_errors(
+                self._insert([documents[i] for i in pending], [rows[i].report_id for i in pending])
+            )
+            if outcome.transient:
+                raise TransientSinkError(f"BigQuery failed some rows: {next(iter(outcome.transient.values()))}")
+            rejected.update({pending[i]: reason for i, reason in outcome.invalid.items()})
+            if not outcome.stopped:
+                return WriteResult(rejected=rejected)
+            pending = [pending[i] for i in outcome.stopped]
+        raise TransientSinkError(f"BigQuery kept stopping {len(pending)} valid rows")
+
+    def close(self) -> None:
+        """Close the client's HTTP session."""
+        self._client.close()  # type: ignore[no-untyped-call]
+
+
+def dedup_view_sql(table_id: str, columns: Sequence[str]) -> str:
+    """The view that keeps one row per report id (rows of the original collector lack it: cluster and timestamp)."""
+    # Table and column names come from --database (checked to be project.dataset.table) and the committed schema.
+    # BigQuery wants a WHERE, GROUP BY or HAVING beside QUALIFY.
+    return (
+        f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table_id}` WHERE TRUE "  # noqa: S608
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY COALESCE(reportID, CONCAT(clusterID, '/', timestamp)) "
+        "ORDER BY receivedAt) = 1"
+    )

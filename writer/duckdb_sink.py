@@ -1,0 +1,177 @@
+"""The embedded DuckDB sink: table ``reports`` with the BigQuery columns, nested data as STRUCT lists.
+
+DuckDB lets one process at a time open a file for writing and holds an OS
+lock on it. A second writer process on the same file therefore fails at
+start with ``SinkConfigError`` naming the holder; it never writes. Several
+writers need BigQuery, or one DuckDB file each.
+
+A batch is one ``INSERT`` of a JSON array that DuckDB parses itself; with
+autocommit it is in the write-ahead log when ``execute`` returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Final
+
+import duckdb
+
+from schema.bigquery import FieldSchema, load_table_schema
+from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
+from writer.rows import Row
+from writer.sinks import WriteResult
+
+TABLE: Final = "reports"
+DEDUP_VIEW: Final = "reports_dedup"
+
+_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ"}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column_type(column: FieldSchema) -> str:
+    if column["type"] == "RECORD":
+        inner = ", ".join(f"{_quote(f['name'])} {_column_type(f)}" for f in column["fields"])
+        kind = f"STRUCT({inner})"
+    else:
+        kind = _SCALAR_TYPES[column["type"]]
+    return f"{kind}[]" if column["mode"] == "REPEATED" else kind
+
+
+def _json_structure(columns: Sequence[FieldSchema]) -> dict[str, Any]:
+    # from_json's structure argument: a sample document with type names as values.
+    structure: dict[str, Any] = {}
+    for column in columns:
+        if column["type"] == "RECORD":
+            value: Any = _json_structure(column["fields"])
+        else:
+            value = _SCALAR_TYPES[column["type"]]
+        structure[column["name"]] = [value] if column["mode"] == "REPEATED" else value
+    return structure
+
+
+def _create_table_sql(columns: Sequence[FieldSchema]) -> str:
+    defs = []
+    for column in columns:
+        not_null = " NOT NULL" if column["mode"] == "REQUIRED" else ""
+        defs.append(f"{_quote(column['name'])} {_column_type(column)}{not_null}")
+    return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(defs)})"
+
+
+# SQL below is built from module constants only, never from input.
+_DEDUP_SQL: Final = f"""CREATE OR REPLACE VIEW {DEDUP_VIEW} AS
+SELECT * FROM {TABLE}
+QUALIFY row_number() OVER (
+    PARTITION BY coalesce("reportID", "clusterID" || '/' || "timestamp") ORDER BY "receivedAt"
+) = 1"""  # noqa: S608
+
+_LATEST_SQL: Final = f"""SELECT * FROM {DEDUP_VIEW}
+QUALIFY row_number() OVER (PARTITION BY "clusterID" ORDER BY "receivedAt" DESC NULLS LAST, "timestamp" DESC) = 1
+ORDER BY "clusterID\""""  # noqa: S608
+
+
+def _connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path, read_only=read_only)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise SinkConfigError(
+                f"DuckDB file {path} is open in another process, and DuckDB allows one writer process per file: "
+                f"stop the other process, give each writer its own file, or use BigQuery for several writers ({e})"
+            ) from e
+        raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
+    except duckdb.Error as e:
+        raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
+
+
+class DuckDbSink:
+    """Writes rows into ``reports`` in one DuckDB file, creating the table and the dedup view."""
+
+    name = "duckdb"
+
+    def __init__(self, path: str) -> None:
+        """Open (or create) ``path`` for writing.
+
+        Raises:
+            SinkConfigError: the file is locked by another process or cannot be opened or migrated.
+        """
+        self.path = path
+        self._connection = _connect(path)
+        columns = load_table_schema()
+        try:
+            self._migrate(columns)
+        except duckdb.Error as e:
+            self._connection.close()
+            raise SinkConfigError(f"cannot prepare table {TABLE} in {path}: {e}") from e
+        structure = json.dumps([_json_structure(columns)])
+        # The structure comes from the committed schema; the rows travel as a bound parameter.
+        self._insert_sql = (
+            f"INSERT INTO {TABLE} BY NAME SELECT unnest(batch, recursive := false) "  # noqa: S608
+            f"FROM (SELECT unnest(from_json(?::JSON, '{structure}'), max_depth := 1) AS batch)"
+        )
+
+    def _migrate(self, columns: Sequence[FieldSchema]) -> None:
+        self._connection.execute(_create_table_sql(columns))
+        existing = {row[0] for row in self._connection.execute(f"DESCRIBE {TABLE}").fetchall()}
+        for column in columns:
+            # Newer columns are NULLABLE by contract, so an older file gains them with NULLs.
+            if column["name"] not in existing and column["mode"] != "REQUIRED":
+                self._connection.execute(
+                    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {_quote(column['name'])} {_column_type(column)}"
+                )
+        self._connection.execute(_DEDUP_SQL)
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        """Insert ``rows`` in one statement.
+
+        Raises:
+            PermanentSinkError: DuckDB refused the data (a constraint or conversion error).
+            TransientSinkError: an I/O error (disk full, for example).
+        """
+        if not rows:
+            return WriteResult()
+        document = b"[" + b",".join(row.payload for row in rows) + b"]"
+        try:
+            self._connection.execute(self._insert_sql, [document.decode()])
+        except (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException) as e:
+            raise PermanentSinkError(f"DuckDB refused the rows: {e}") from e
+        except duckdb.Error as e:
+            raise TransientSinkError(f"DuckDB write failed: {e}") from e
+        return WriteResult()
+
+    def close(self) -> None:
+        """Checkpoint and close the file, releasing its lock."""
+        self._connection.close()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items() if item is not None}
+    return value
+
+
+def latest_reports(path: str) -> list[dict[str, Any]]:
+    """The newest stored report of each cluster (duplicates removed), as wire-shaped dicts.
+
+    Opens the file read-only; DuckDB refuses that while a writer process holds it.
+
+    Raises:
+        SinkConfigError: the file cannot be opened (missing, or locked by a writer).
+    """
+    connection = _connect(path, read_only=True)
+    try:
+        cursor = connection.execute(_LATEST_SQL)
+        names = [d[0] for d in cursor.description or []]
+        return [_plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+    except duckdb.Error as e:
+        raise SinkConfigError(f"cannot read reports from {path}: {e}") from e
+    finally:
+        connection.close()

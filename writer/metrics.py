@@ -1,0 +1,69 @@
+"""Prometheus metrics of one writer process, served on ``--metrics-port``.
+
+Each ``WriterMetrics`` has its own registry, so tests can run several writers
+in one process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WriterMetrics:
+    """Rows written, batches and their latency, retries, dead-lettered messages, queue depth."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.rows_written = Counter(
+            "spartakus_writer_rows_written", "Rows the sink durably accepted.", ["sink"], registry=self.registry
+        )
+        self.batches = Counter(
+            "spartakus_writer_batches",
+            "Batches by outcome: written, requeued (transient failure), or partly dead-lettered.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "spartakus_writer_batch_seconds",
+            "Time from handing a batch to the sink until it was stored, retries included.",
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.retries = Counter("spartakus_writer_retries", "Transient sink failures retried.", registry=self.registry)
+        self.dead_lettered = Counter(
+            "spartakus_writer_dead_lettered",
+            "Messages published to the dead-letter queue, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.reconnects = Counter("spartakus_writer_reconnects", "Broker reconnections.", registry=self.registry)
+        self.held_rows = Gauge(
+            "spartakus_writer_held_rows",
+            "Rows received and not yet settled: in the batch being filled, waiting, or being written.",
+            registry=self.registry,
+        )
+        self.queue_messages = Gauge(
+            "spartakus_writer_queue_messages",
+            "Messages waiting in the queue as the broker last reported (the writer's lag).",
+            ["queue"],
+            registry=self.registry,
+        )
+        self._server: Any = None
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:  # noqa: S104  # a metrics endpoint is scraped from outside the pod
+        """Serve ``/metrics`` on ``port`` (0 picks a free one) in a background thread; returns the port."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        self._server = server
+        bound: int = server.server_address[1]
+        return bound
+
+    def stop(self) -> None:
+        """Stop serving."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()

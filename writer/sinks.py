@@ -1,0 +1,114 @@
+"""The sink port: where batches of rows go, chosen with ``--database``.
+
+- ``bigquery://project.dataset.table``: BigQuery through the official client (``writer.bigquery_sink``);
+- ``duckdb:///path/file.duckdb``: an embedded DuckDB file, table ``reports`` (``writer.duckdb_sink``);
+- ``stdout``: one JSON object a line.
+
+Each store's client is imported only when that store is chosen, so a writer
+for DuckDB never loads the Google client.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from writer.errors import SinkConfigError
+from writer.rows import Row
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a sink made of a batch: every row it did not reject is durably stored."""
+
+    rejected: Mapping[int, str] = field(default_factory=dict)
+    """Index in the batch -> why the store refused that row for good."""
+
+
+class Sink(Protocol):
+    """A store that durably accepts batches of rows."""
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and metrics: ``bigquery``, ``duckdb`` or ``stdout``."""
+        ...
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        """Store ``rows``; return only once they are durable.
+
+        Raises:
+            TransientSinkError: nothing can be assumed stored; the same rows may be written again.
+            PermanentSinkError: the request as a whole is invalid.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the store's connection."""
+        ...
+
+
+class StdoutSink:
+    """JSON lines on standard output (or any binary stream)."""
+
+    name = "stdout"
+
+    def __init__(self, stream: BinaryIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout.buffer
+
+    def write(self, rows: Sequence[Row]) -> WriteResult:
+        """Print one report a line and flush."""
+        self._stream.write(b"".join(row.payload + b"\n" for row in rows))
+        self._stream.flush()
+        return WriteResult()
+
+    def close(self) -> None:
+        """Flush; standard output stays open."""
+        self._stream.flush()
+
+
+def duckdb_path(database: str) -> str:
+    """The file a ``duckdb:`` URL names, as SQLAlchemy reads such URLs.
+
+    ``duckdb:///reports.duckdb`` is relative to the working directory and
+    ``duckdb:////var/lib/spartakus/reports.duckdb`` is absolute.
+    """
+    for prefix in ("duckdb:///", "duckdb://"):
+        if database.startswith(prefix):
+            return database.removeprefix(prefix)
+    return ""
+
+
+def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
+    """Open the sink ``database`` names.
+
+    ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI), with or without ``http://``.
+
+    Raises:
+        SinkConfigError: the URL is malformed or the store cannot be opened as configured.
+    """
+    if database == "stdout":
+        return StdoutSink()
+    parts = urlsplit(database)
+    if parts.scheme == "duckdb":
+        from writer.duckdb_sink import DuckDbSink  # noqa: PLC0415  # DuckDB loads only when chosen
+
+        path = duckdb_path(database)
+        if not path:
+            raise SinkConfigError(
+                f"--database {database!r}: give a file, e.g. duckdb:////var/lib/spartakus/reports.duckdb"
+            )
+        return DuckDbSink(path)
+    if parts.scheme == "bigquery":
+        from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415  # the Google client loads only when chosen
+
+        table = parts.netloc + parts.path.rstrip("/")
+        if table.count(".") != 2 or any(not piece for piece in table.split(".")):
+            raise SinkConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
+        return BigQuerySink(table, emulator_host=emulator_host)
+    raise SinkConfigError(
+        f"--database {database!r}: use bigquery://project.dataset.table, duckdb:///relative/file.duckdb, "
+        "duckdb:////absolute/file.duckdb or stdout"
+    )
