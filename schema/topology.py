@@ -70,4 +70,7 @@ def topology_for(queue: str = DEFAULT_QUEUE) -> Topology:
             "x-dead-letter-routing-key": dead,
         },
     )
-    return Topology(main=main, dead=QueueSpec(name=dead, arguments={"x-queue-type": "quorum"}))
+    # The dead queue is a classic durable queue: a quorum queue would apply a
+    # delivery limit (RabbitMQ 4 sets one by default) to messages that an
+    # operator inspects and requeues, and drop them with nowhere to go.
+    return Topology(main=main, dead=QueueSpec(name=dead, arguments={"x-queue-type": "classic"}))

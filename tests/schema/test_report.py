@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schema.report import (
+    REPORT_ID_NAMESPACE,
     StoredReport,
     derive_report_id,
     dump_report,
@@ -133,6 +135,26 @@ def test_qualified_names_rejected(key: str) -> None:
 
     assert error is not None
     assert repr(key) in error
+
+
+def test_missing_timestamp_gets_receive_time_too() -> None:
+    assert _parse({"clusterID": "c"}).timestamp == RECEIVED_SECONDS
+
+
+@given(cluster_id=st.text(min_size=1), timestamp=st.from_regex(r"[0-9]{0,12}", fullmatch=True))
+def test_derived_report_id_is_a_version_5_uuid_of_cluster_and_timestamp(cluster_id: str, timestamp: str) -> None:
+    name = f"{len(cluster_id)}:{cluster_id}{timestamp}"
+
+    assert derive_report_id(cluster_id, timestamp) == str(uuid.uuid5(REPORT_ID_NAMESPACE, name))
+
+
+def test_a_list_of_many_bad_nodes_reports_one_error() -> None:
+    doc = {"clusterID": "c", "nodes": [{"id": ""}] * 10_000}
+
+    with pytest.raises(ValidationError) as excinfo:
+        _parse(doc)
+
+    assert excinfo.value.error_count() == 1
 
 
 def test_report_id_is_taken_from_the_report_when_present() -> None:
