@@ -18,6 +18,7 @@ commands:
   ingest      HTTP gateway: validate reports and publish them to RabbitMQ
   writer      consume reports from RabbitMQ and write them to a store
   dlq         list or replay dead-lettered reports (dlq list|replay)
+  reports     print the latest stored report of each cluster (DuckDB store)
 
 Run 'spartakus <command> --help' for the flags of a command.
 Every flag also reads SPARTAKUS_<FLAG>, e.g. SPARTAKUS_AMQP_URL."""
@@ -27,6 +28,7 @@ COMMANDS: Final = {
     "ingest": ("ingest.cli", "main"),
     "writer": ("writer.cli", "main"),
     "dlq": ("writer.cli", "dlq_main"),
+    "reports": ("writer.reports", "main"),
 }
 
 

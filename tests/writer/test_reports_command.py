@@ -1,0 +1,64 @@
+"""``spartakus reports``: the latest report of each cluster from the DuckDB store, without SQL."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.writer_load import sample_report
+from writer.duckdb_sink import DuckDbSink
+from writer.rows import decode_report
+
+
+def _store(tmp_path: Path) -> str:
+    path = tmp_path / "reports.duckdb"
+    sink = DuckDbSink(str(path))
+    older = sample_report(1, cluster_id="cluster-a")
+    newer = sample_report(2, cluster_id="cluster-a")
+    newer["receivedAt"] = "2030-01-01T00:00:00+00:00"
+    other = sample_report(3, cluster_id="cluster-b")
+    sink.write([decode_report(json.dumps(r).encode()) for r in (older, newer, other)])
+    sink.close()
+    return f"duckdb:///{path}"
+
+
+def _reports(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spartakus", "reports", *args], capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def test_reports_prints_one_row_per_cluster_with_the_newest_report(tmp_path: Path) -> None:
+    result = _reports(f"--database={_store(tmp_path)}")
+
+    assert result.returncode == 0, result.stderr
+    header, *rows, footer = result.stdout.splitlines()
+    assert header.split() == ["clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions"]
+    assert [row.split()[0] for row in rows] == ["cluster-a", "cluster-b"]
+    assert rows[0].split()[1].startswith("2030-01-01")
+    assert footer == "2 cluster(s)"
+
+
+def test_reports_json_gives_the_whole_reports(tmp_path: Path) -> None:
+    result = _reports(f"--database={_store(tmp_path)}", "--json")
+
+    assert result.returncode == 0, result.stderr
+    reports = json.loads(result.stdout)
+    assert [r["clusterID"] for r in reports] == ["cluster-a", "cluster-b"]
+    assert reports[0]["nodes"][0]["capacity"][0] == {"resource": "cpu", "value": "4"}
+
+
+def test_reports_on_a_missing_store_says_so_and_exits_1(tmp_path: Path) -> None:
+    result = _reports(f"--database=duckdb:///{tmp_path / 'absent.duckdb'}")
+
+    assert result.returncode == 1
+    assert "absent.duckdb" in result.stderr
+
+
+def test_reports_refuses_a_store_that_is_not_duckdb() -> None:
+    result = _reports("--database=bigquery://p.d.t")
+
+    assert result.returncode == 2
+    assert "duckdb:///" in result.stderr
