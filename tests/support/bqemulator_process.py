@@ -42,6 +42,8 @@ class EmulatorProcess:
             stderr=log,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
+        if log is not subprocess.DEVNULL:
+            log.close()  # the child has its own descriptor
         wait_until(lambda: port_open("127.0.0.1", self.rest_port), timeout=timeout, what="bqemulator REST port")
 
     def stop(self) -> None:

@@ -10,6 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _clean_environment() -> dict[str, str]:
+    # A SPARTAKUS_* variable left in the shell running the tests must not
+    # reconfigure the processes under test.
+    return {k: v for k, v in os.environ.items() if not k.startswith("SPARTAKUS_")}
+
+
 @dataclass
 class SpartakusProcess:
     """One ``python -m spartakus <args>`` process with its output in ``log_path``."""
@@ -26,7 +32,7 @@ class SpartakusProcess:
             [sys.executable, "-m", "spartakus", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
+            env={**_clean_environment(), **self.env},
         )
         log.close()
         return self
