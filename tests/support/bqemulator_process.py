@@ -42,7 +42,7 @@ class EmulatorProcess:
             stderr=log,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
-        if log is not subprocess.DEVNULL:
+        if not isinstance(log, int):
             log.close()  # the child has its own descriptor
         wait_until(lambda: port_open("127.0.0.1", self.rest_port), timeout=timeout, what="bqemulator REST port")
 
