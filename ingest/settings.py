@@ -25,17 +25,19 @@ class IngestSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535, description="Port to listen on. [SPARTAKUS_PORT]")
     amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
-    # A realistic node is about 450 bytes of JSON, so 4 MiB holds some 9,000
-    # nodes, above Kubernetes' supported 5,000. Validation costs several hundred
-    # bytes of memory per node, which is what these caps bound; raise both for
-    # bigger clusters.
+    # A realistic node is about 400 bytes of JSON: a cluster of 65,000 nodes
+    # (above Kubernetes' supported 5,000, at the size of the largest managed
+    # clusters) sends some 26 MB, which fits the 32 MiB document cap, and its
+    # gzip body (volunteer --gzip) fits the 16 MiB raw cap. Both caps bound the
+    # work and memory one body can cost (validation takes several hundred bytes
+    # per node; bodies above 256 KiB are validated one at a time off the loop).
     max_body_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=16 * 1024 * 1024,
         gt=0,
         description="Largest accepted request body as sent (before gzip inflation). [SPARTAKUS_MAX_BODY_BYTES]",
     )
     max_decompressed_bytes: int = Field(
-        default=4 * 1024 * 1024,
+        default=32 * 1024 * 1024,
         gt=0,
         description="Largest accepted JSON document, after gzip inflation if any. [SPARTAKUS_MAX_DECOMPRESSED_BYTES]",
     )

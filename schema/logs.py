@@ -18,6 +18,10 @@ from typing import Final, TextIO
 _STANDARD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 
 
+# One encoder for every line; json.dumps with arguments builds a new one each call.
+_ENCODER: Final = json.JSONEncoder(default=str, ensure_ascii=False)
+
+
 class JsonLineFormatter(logging.Formatter):
     """Render a record as a single JSON line: time, level, logger, message and the ``extra`` fields."""
 
@@ -35,7 +39,7 @@ class JsonLineFormatter(logging.Formatter):
                 line[key] = attrs[key]
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _ENCODER.encode(line)
 
 
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from ingest.errors import RequestError
-from ingest.validation import MAX_DETAILS, _violations, accept_report
+from ingest.validation import MAX_CONTAINERS, MAX_DETAILS, _violations, accept_report
 from schema.report import SCHEMA_VERSION, derive_report_id
 from tests.ingest.gateway import go_volunteer_report
 from tests.ingest.hostile import nested
@@ -59,20 +59,22 @@ def test_unknown_top_level_fields_are_ignored_and_left_out() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"", "Expecting value"),
-        (b'{"clusterID": "x"', "Expecting ',' delimiter"),
-        (b'{"clusterID":"x"} trailing', "Extra data"),
+        (b"", "empty document"),
+        (b'{"clusterID": "x"', "unexpected end of data"),
+        (b'{"clusterID":"x"} trailing', "unexpected content after document"),
         (b'{"clusterID":"\xff\xfe"}', "invalid UTF-8 at byte 14"),
-        (b'\xef\xbb\xbf{"clusterID":"x"}', "Expecting value at line 1 column 1"),
-        ('{"clusterID":"x"}'.encode("utf-16"), "invalid UTF-8"),
-        (b'{"clusterID":"x","clusterID":"y"}', "duplicate key 'clusterID'"),
-        (b'{"clusterID":"x","nodes":[{"id":"a","id":"b"}]}', "duplicate key 'id'"),
-        (b'{"clusterID":"x","junk":NaN}', "NaN is not a JSON number"),
-        (b'{"clusterID":"x","junk":-Infinity}', "-Infinity is not a JSON number"),
+        (b'\xef\xbb\xbf{"clusterID":"x"}', "byte order mark (BOM) is not supported"),
+        ('{"clusterID":"x"}'.encode("utf-16"), "invalid UTF-8 at byte 0"),
+        (b'{"clusterID":"x","junk":NaN}', "expected a JSON value: line 1 column 25"),
+        (b'{"clusterID":"x","junk":-Infinity}', "no digit after sign"),
         (b'{"clusterID":"x","junk":1e999}', "number out of range"),
-        (b'{"clusterID":"x","junk":' + b"9" * 5000 + b"}", "integer string conversion"),
-        (nested(100_000), "nesting too deep"),
-        (b'{"clusterID":"x","extensions":[{"name":"a/b","value":"\\udc00"}]}', "lone UTF-16 surrogate"),
+        (b'{"clusterID":"x","junk":' + b"1" * 400 + b".5}", "number out of range"),
+        (b'{"clusterID":"x","junk":' + b"9" * 5000 + b"}", "number out of range"),
+        (b'{"clusterID":"x","extensions":[{"name":"a/b","value":[[-1e400]]}]}', "number out of range"),
+        (nested(100_000), "depth limit exceeded"),
+        (nested(500), "recursion limit exceeded"),
+        (b'{"clusterID":"x","extensions":[{"name":"a/b","value":"\\udc00"}]}', "surrogate"),
+        (b'{"clusterID":"x","extensions":[{"name":"a/b","value":"\\ud800"}]}', "surrogate"),
     ],
 )
 def test_hostile_or_broken_json_is_400_with_the_reason(body: bytes, message: str) -> None:
@@ -80,6 +82,35 @@ def test_hostile_or_broken_json_is_400_with_the_reason(body: bytes, message: str
 
     assert error.status == 400
     assert message in str(error.details[0]["message"])
+
+
+def test_a_duplicate_key_is_no_error_and_the_last_value_wins() -> None:
+    body = b'{"clusterID":"first","clusterID":"last","nodes":[{"id":"a","id":"b"}]}'
+
+    stored = json.loads(accept_report(body, received_at=RECEIVED).envelope.body)
+
+    assert (stored["clusterID"], stored["nodes"]) == ("last", [{"id": "b"}])
+
+
+def test_a_received_at_sent_by_the_client_is_ignored_even_when_malformed() -> None:
+    body = json.dumps({"clusterID": "c", "receivedAt": "not a time"}).encode()
+
+    stored = json.loads(accept_report(body, received_at=RECEIVED).envelope.body)
+
+    assert stored["receivedAt"] == "2026-11-27T12:00:00.123456Z"
+
+
+def test_numbers_within_range_and_surrogate_pairs_are_kept_exactly() -> None:
+    body = (
+        b'{"clusterID":"x","extensions":['
+        b'{"name":"a/big","value":1180591620717411303424},'
+        b'{"name":"a/float","value":1.5e300},'
+        b'{"name":"a/pair","value":"\\ud83d\\ude00"}]}'
+    )
+
+    stored = json.loads(accept_report(body, received_at=RECEIVED).envelope.body)
+
+    assert [ext["value"] for ext in stored["extensions"]] == ["1180591620717411303424", "1.5e+300", "\U0001f600"]
 
 
 @pytest.mark.parametrize("body", [b"[]", b'"report"', b"42", b"null", b"true"])
@@ -110,11 +141,20 @@ def test_a_schema_violation_is_422_with_field_paths_and_the_offending_extension_
 
 
 def test_a_report_with_a_million_broken_nodes_stops_at_the_first() -> None:
-    body = b'{"clusterID":"x","nodes":[' + b",".join([b"{}"] * 1_000_000) + b"]}"
+    body = b'{"clusterID":"x","nodes":[' + b",".join([b"{}"] * (MAX_CONTAINERS - 2)) + b"]}"
 
     error = refused(body)
 
     assert [detail["field"] for detail in error.details] == ["$.nodes[0].id"]
+
+
+def test_a_report_with_more_objects_and_arrays_than_the_cap_is_413() -> None:
+    body = b'{"clusterID":"x","nodes":[' + b",".join([b"{}"] * MAX_CONTAINERS) + b"]}"
+
+    error = refused(body)
+
+    assert error.status == 413
+    assert str(MAX_CONTAINERS) in str(error.details[0]["message"])
 
 
 def test_the_list_of_problems_is_capped_and_says_how_many_were_left_out() -> None:
