@@ -123,6 +123,11 @@ def _metric(port: int, name: str) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name))
 
 
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def _consuming_since(stderr: Any, found: threading.Event, at: list[float]) -> None:
     # The writer logs "consuming" (with its own clock) once it is attached to the queue.
     for line in stderr:
@@ -148,6 +153,8 @@ def run_writer(
     try:
         if not attached.wait(deadline.left()):
             raise TimeoutError("the writer never started consuming")
+        # CPU per row is steadier than rates on a shared machine: this process's user+system time while draining.
+        cpu_start = _cpu_seconds(process.pid)
         written, next_sample = 0.0, 0.0
         while written < count:
             if process.poll() is not None:
@@ -162,6 +169,8 @@ def run_writer(
         elapsed = time.time() - attached_at[0]
         busy = _metric(port, "spartakus_writer_batch_seconds_sum")
         print(f"  the sink was busy {busy / elapsed:.0%} of the writer's run", flush=True)
+        cpu_us = (_cpu_seconds(process.pid) - cpu_start) / count * 1e6
+        print(f"  writer process CPU: {cpu_us:.0f} us/row (consuming, decoding and the sink's client)", flush=True)
         rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
         process.send_signal(signal.SIGTERM)
         if process.wait(timeout=max(1.0, min(60.0, deadline.left()))) != 0:
@@ -224,13 +233,14 @@ def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline)
     with tempfile.TemporaryDirectory(prefix="writer-bench-") as folder:
         reports, rows = prepared(count)
         sink = DuckDbSink(str(Path(folder) / "ceiling.duckdb"))
-        started = time.perf_counter()
+        started, cpu_start = time.perf_counter(), time.process_time()
         for batch in chunks(rows, batch_size):
             sink.write(batch)
             deadline.left()
         ceiling = time.perf_counter() - started
+        cpu_us = (time.process_time() - cpu_start) / count * 1e6
         sink.close()
-        print(f"  ceiling: {count} rows in {ceiling:.2f}s", flush=True)
+        print(f"  ceiling: {count} rows in {ceiling:.2f}s, CPU {cpu_us:.0f} us/row", flush=True)
         path = Path(folder) / "writer.duckdb"
         DuckDbSink(str(path)).close()
         with preloaded_queue(amqp_url, reports, deadline) as queue:

@@ -43,6 +43,24 @@ def test_rows_land_in_reports_with_nested_data_as_struct_lists(tmp_path: Path) -
     assert types["reportID"] == "VARCHAR"
 
 
+def test_values_with_line_breaks_and_quotes_are_stored_exactly(tmp_path: Path) -> None:
+    # The sink sends a batch as JSON lines; a line break inside a value must not split a report.
+    value = 'first line\nsecond "quoted" line\r\n\u2028 \u00e9 \\ end'
+    report = sample_report(0)
+    report["extensions"].append({"name": "example.com/note", "value": value})
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    sink.write([*rows(2), decode_report(json.dumps(report).encode()), *rows(2)])
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        count = db.execute("SELECT count(*) FROM reports").fetchone()
+        stored = db.execute(
+            "SELECT extensions[2].value FROM reports WHERE reportID = ?", [report["reportID"]]
+        ).fetchone()
+    assert count == (5,)
+    assert stored == (value,)
+
+
 def test_the_dedup_view_keeps_one_row_per_report_id(tmp_path: Path) -> None:
     path = str(tmp_path / "reports.duckdb")
     sink = DuckDbSink(path)
