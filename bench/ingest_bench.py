@@ -45,6 +45,7 @@ import psutil
 import uvloop
 from pika.adapters.asyncio_connection import AsyncioConnection
 
+from ingest.publisher import CoalescingConnection
 from schema.topology import topology_for
 from tests.support.amqp import blocking_channel, delete_queues, message_count, unique_queue_name
 from tests.support.services import free_port, wait_until
@@ -85,26 +86,6 @@ def report_bytes() -> bytes:
 
 
 # --- the ceiling: minimal confirmed publishers --------------------------------------------
-
-
-class CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has no type information
-    """pika's asyncio connection, writing all frames of one loop iteration with one send()."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._coalesce_buffer: list[bytes] = []
-        self._coalesce_loop = asyncio.get_running_loop()
-        super().__init__(*args, **kwargs)
-
-    def _adapter_emit_data(self, data: bytes) -> None:
-        if not self._coalesce_buffer:
-            self._coalesce_loop.call_soon(self._write_buffer)
-        self._coalesce_buffer.append(data)
-
-    def _write_buffer(self) -> None:
-        data = b"".join(self._coalesce_buffer)
-        self._coalesce_buffer.clear()
-        if not self.is_closed:
-            super()._adapter_emit_data(data)
 
 
 async def _pika_rate(url: str, body: bytes, queue: str, seconds: float, *, coalesce: bool) -> float:

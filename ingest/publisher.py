@@ -3,7 +3,7 @@
 It runs pika's asyncio adapter on the server's event loop, with one change:
 pika writes every frame with a ``send()`` of its own, three per publish, and
 on this project's machine those system calls were the largest cost of
-publishing. ``_CoalescingConnection`` gathers the frames emitted during one
+publishing. ``CoalescingConnection`` gathers the frames emitted during one
 event-loop iteration into a single write. Measured with 256 publishes in
 flight, that doubled pika's rate, which was already above aio-pika's (see
 ``bench/ingest_bench.py`` and the closing notes of the gateway's issue).
@@ -214,7 +214,7 @@ class AmqpPublisher:
         params.socket_timeout = OPEN_TIMEOUT
         loop = asyncio.get_running_loop()
         opened: asyncio.Future[Any] = loop.create_future()
-        self._connection = _CoalescingConnection(
+        self._connection = CoalescingConnection(
             params,
             on_open_callback=lambda conn: _settle(opened, conn),
             on_open_error_callback=lambda _conn, error: _settle(opened, error=_as_exception(error)),
@@ -316,7 +316,7 @@ def _on_confirm(tracker: ConfirmTracker, frame: Any) -> None:
     tracker.confirm(method.delivery_tag, multiple=method.multiple, acked=isinstance(method, pika.spec.Basic.Ack))
 
 
-class _CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has no type information
+class CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has no type information
     """pika's asyncio connection, writing all frames of one loop iteration with one ``send()``.
 
     ``_adapter_emit_data`` is the hook through which a pika adapter receives
