@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_max_wait=settings.batch_max_wait.total_seconds(),
         batch_max_bytes=settings.batch_max_bytes,
         metrics=metrics,
+        # Several writers run side by side; the pid tells their connections apart.
+        name=f"{settings.connection_name}-{os.getpid()}",
     )
     try:
         writer.run(stop)

@@ -39,6 +39,12 @@ class WriterSettings(BaseSettings):
         description="Report JSON bytes per batch at most; keeps one BigQuery request under 10 MB. "
         "[SPARTAKUS_BATCH_MAX_BYTES]",
     )
+    connection_name: str = Field(
+        default="spartakus-writer",
+        min_length=1,
+        description="AMQP connection name shown by the broker (the process id is appended). "
+        "[SPARTAKUS_CONNECTION_NAME]",
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
     )

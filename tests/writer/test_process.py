@@ -7,12 +7,14 @@ import signal
 import subprocess
 import sys
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from tests.support.broker_admin import list_connections
 from tests.support.services import free_port, port_open, wait_until
 from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
 
@@ -142,3 +144,19 @@ def test_a_second_writer_on_the_same_duckdb_file_exits_with_a_clear_message(
     first.process.send_signal(signal.SIGTERM)
     assert first.process.wait(timeout=30) == 0
     assert rows_in(path) == 5
+
+
+def test_each_writer_names_its_broker_connection_with_its_pid(
+    amqp_url: str, queue_name: str, processes: list[WriterProcess]
+) -> None:
+    name = f"spartakus-writer-named-{uuid.uuid4().hex[:8]}"
+    writer = WriterProcess(amqp_url, queue_name, "stdout", "--connection-name", name)
+    processes.append(writer)
+    expected = f"{name}-{writer.process.pid}"
+
+    wait_until(
+        lambda: any(expected in c.client_properties for c in list_connections()),
+        timeout=60,
+        interval=1,
+        what=f"a broker connection named {expected}",
+    )
