@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from typing import Final, TextIO
 
 # Attributes every LogRecord has; anything else came in through ``extra``.
-_STANDARD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
+# uvicorn adds ``color_message``, the message again with terminal colour codes.
+_STANDARD_ATTRS: Final = frozenset(vars(logging.makeLogRecord({})).keys()) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 # One encoder for every line; json.dumps with arguments builds a new one each call.
