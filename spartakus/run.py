@@ -33,8 +33,9 @@ Point a volunteer here:  spartakus volunteer --cluster-id=$(uuidgen) --database=
 See what was stored:     spartakus reports --database={database}   # latest report per cluster; --json for JSON{duckdb}
 Ctrl-C stops everything; writers finish their batch first."""
 DUCKDB_CLI: Final = """
-                         duckdb -readonly {path} 'FROM reports_dedup'   # the DuckDB CLI, once the writer stopped
-DuckDB allows a single writer process per file, so one writer runs."""
+                         duckdb -readonly {path} 'FROM reports_dedup'   # or the DuckDB CLI
+DuckDB lets one process at a time open a file that is being written: one writer runs, and the two
+commands above read the file once this stops (Ctrl-C)."""
 
 
 class RunSettings(BaseSettings):

@@ -72,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports = latest_reports(path)
     except SinkConfigError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
+        if "another process" in str(e):
+            print(f"{PROG}: stop the writer (Ctrl-C in make run), then run this again", file=sys.stderr)
         return 1
     if settings.json_output:
         json.dump(reports, sys.stdout, indent=2, default=str)

@@ -222,7 +222,7 @@ def test_supervisor_passes_the_broker_url_in_the_environment_not_in_argv(start_s
     assert writer["own_group"], "a terminal's Ctrl-C must reach the supervisor only"
     out = supervisor.out.getvalue()
     assert "duckdb -readonly x.duckdb" in out
-    assert "DuckDB allows a single writer process per file" in out
+    assert "DuckDB lets one process at a time open a file that is being written" in out
     supervisor.stop.set()
     assert supervisor.finish() == 0
 

@@ -103,7 +103,7 @@ def test_make_run_stores_a_report_and_drains_on_ctrl_c(make_run: RunProcess, amq
     assert len(children) == 2, [child.cmdline() for child in children]
     assert f"  ingest    ready: http://localhost:{port}" in make_run.output
     assert f"  writer-1  ready: duckdb:///{data_dir / 'spartakus.duckdb'}" in make_run.output
-    assert "DuckDB allows a single writer process per file" in make_run.output
+    assert "DuckDB lets one process at a time open a file that is being written" in make_run.output
     cluster_id = str(uuid.uuid4())
 
     request = urllib.request.Request(

@@ -62,3 +62,15 @@ def test_reports_refuses_a_store_that_is_not_duckdb() -> None:
 
     assert result.returncode == 2
     assert "duckdb:///" in result.stderr
+
+
+def test_reports_while_a_writer_holds_the_file_says_to_stop_it_first(tmp_path: Path) -> None:
+    database = _store(tmp_path)
+    holder = DuckDbSink(str(tmp_path / "reports.duckdb"))  # this process now holds the file, as a writer does
+    try:
+        result = _reports(f"--database={database}")
+    finally:
+        holder.close()
+
+    assert result.returncode == 1
+    assert "stop the writer" in result.stderr
