@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from schema.settings import GoDuration, settings_config
+from schema.settings import DEFAULT_AMQP_URL, AmqpUrl, GoDuration, LogLevel, settings_config
 from schema.topology import DEFAULT_QUEUE
-
-DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
-
-LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class IngestSettings(BaseSettings):
@@ -23,7 +18,7 @@ class IngestSettings(BaseSettings):
 
     host: str = Field(default="0.0.0.0", description="Address to listen on. [SPARTAKUS_HOST]")  # noqa: S104  # a server in a container listens on every interface
     port: int = Field(default=8080, ge=0, le=65535, description="Port to listen on. [SPARTAKUS_PORT]")
-    amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
+    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
     # A realistic node is about 400 bytes of JSON: a cluster of 65,000 nodes
     # (above Kubernetes' supported 5,000, at the size of the largest managed

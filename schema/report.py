@@ -29,6 +29,10 @@ SCHEMA_VERSION: Final = "1"
 """Version of the report contract carried in AMQP headers."""
 
 UNKNOWN_VERSION: Final = "UNKNOWN"
+CLUSTER_ID_MAX: Final = 1024
+"""Longest accepted ``clusterID``: a UUID by convention, bounded so that no sender can make it a payload."""
+# Unix seconds fit in 19 digits; a longer digit string is not a time (and int() refuses past 4,300 digits).
+_TIMESTAMP_DIGITS_MAX: Final = 19
 
 # Kubernetes was announced in 2014; an earlier "Unix seconds" value is not a
 # real report time, and one far in the future is a clock or unit mistake
@@ -130,7 +134,7 @@ class Report(BaseModel):
     version: str = UNKNOWN_VERSION
     # Validated even when absent, so that a report without one gets the receive time.
     timestamp: str = Field(default="", validate_default=True)
-    cluster_id: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias="clusterID")
+    cluster_id: Annotated[str, Field(min_length=1, max_length=CLUSTER_ID_MAX)] = Field(alias="clusterID")
     master_version: str | None = Field(default=None, alias="masterVersion")
     nodes: Annotated[list[Node] | None, Field(fail_fast=True)] = None
     extensions: Annotated[list[Extension] | None, Field(fail_fast=True)] = None
@@ -147,7 +151,7 @@ class Report(BaseModel):
         received_at = _received_seconds(info)
         if isinstance(value, bool):
             return str(received_at)
-        if isinstance(value, str) and value.isascii() and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= _TIMESTAMP_DIGITS_MAX:
             seconds = int(value)
         elif isinstance(value, int):
             seconds = value

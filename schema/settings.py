@@ -11,12 +11,14 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ValidationError
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 ENV_PREFIX: Final = "SPARTAKUS_"
+DEFAULT_AMQP_URL: Final = "amqp://guest:guest@localhost:5672/"
 EXIT_CONFIG_ERROR: Final = 2
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -110,3 +112,28 @@ def _duration(value: Any) -> Any:
 
 GoDuration = Annotated[timedelta, BeforeValidator(_duration)]
 """A settings field that takes Go-style durations (``24h``, ``1h30m``, ``0``)."""
+
+
+def _log_level(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_log_level)]
+"""A log level in any case, so that one ``SPARTAKUS_LOG_LEVEL`` serves every component."""
+
+
+def _amqp_url(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
+        raise ValueError(f"{value!r} is not an AMQP URL: use amqp://user:password@host:5672/vhost")
+    try:
+        parts.port  # noqa: B018  # urlsplit checks the port only when asked
+    except ValueError as e:
+        raise ValueError(f"invalid port in AMQP URL: {e}") from e
+    return value
+
+
+AmqpUrl = Annotated[str, BeforeValidator(_amqp_url)]
+"""An ``amqp://`` or ``amqps://`` URL with a host, checked once at start-up."""

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from schema.report import CLUSTER_ID_MAX
 from schema.settings import GoDuration, settings_config
 
 DEFAULT_DATABASE = "https://spartakus.k8s.io"
@@ -22,7 +23,9 @@ class VolunteerSettings(BaseSettings):
     model_config = {**settings_config("spartakus volunteer"), "cli_exit_on_error": False}
 
     cluster_id: str = Field(
-        min_length=1, description="Identifier of this cluster, a UUID by convention. [SPARTAKUS_CLUSTER_ID]"
+        min_length=1,
+        max_length=CLUSTER_ID_MAX,
+        description="Identifier of this cluster, a UUID by convention. [SPARTAKUS_CLUSTER_ID]",
     )
     database: str = Field(
         default=DEFAULT_DATABASE,

@@ -64,11 +64,13 @@ def translate(error: Exception) -> Exception:
             return TableMissingError(f"BigQuery: {error}")
         if status == 400:
             return PermanentSinkError(f"BigQuery rejected the request: {error}")
-        # Access denied and the like are an operator's to fix; the rows are fine, so they wait in the queue.
+        # Access denied and the like are an operator's to fix; the rows are fine, so they go back to the
+        # queue (or, after the delivery limit, to the dead-letter queue for a replay).
         return TransientSinkError(f"BigQuery: {error}")
     if isinstance(error, requests.exceptions.RequestException | TransportError | OSError | TimeoutError):
         return TransientSinkError(f"BigQuery unreachable: {error}")
-    return error
+    # A token refresh that failed: credentials are the operator's to fix, and the rows wait in the queue.
+    return TransientSinkError(f"BigQuery credentials: {error}") if isinstance(error, GoogleAuthError) else error
 
 
 class TableMissingError(TransientSinkError):
@@ -78,7 +80,7 @@ class TableMissingError(TransientSinkError):
 def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except (google_errors.GoogleAPICallError, requests.exceptions.RequestException, TransportError, OSError) as e:
+    except (google_errors.GoogleAPICallError, requests.exceptions.RequestException, GoogleAuthError, OSError) as e:
         raise translate(e) from e
 
 

@@ -17,7 +17,7 @@ from writer.errors import BrokerError, SinkConfigError
 from writer.metrics import WriterMetrics
 from writer.service import Writer
 from writer.settings import DlqSettings, WriterSettings
-from writer.sinks import open_sink
+from writer.sinks import Sink, open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"
@@ -35,26 +35,52 @@ def _stop_on_signals(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
-    try:
-        settings = load_settings(WriterSettings, argv)
-    except ConfigError as e:
-        return exit_config_error(PROG, e)
-    configure_logging(settings.log_level)
-    try:
-        sink = open_sink(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
-    except SinkConfigError as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return EXIT_FAILURE
+def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
+    """The sink and the metrics server, or a one-line reason why not.
+
+    Raises:
+        SinkConfigError: the store cannot be opened, or the metrics port cannot be served.
+    """
+    sink = open_sink(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
     metrics = WriterMetrics()
     if settings.metrics_port is not None:
         try:
             metrics.serve(settings.metrics_port)
         except OSError as e:
             sink.close()
-            print(f"{PROG}: error: cannot serve metrics on port {settings.metrics_port}: {e}", file=sys.stderr)
-            return EXIT_FAILURE
+            raise SinkConfigError(f"cannot serve metrics on port {settings.metrics_port}: {e}") from e
+    return sink, metrics
+
+
+def _run(writer: Writer, stop: threading.Event) -> int:
+    try:
+        writer.run(stop)
+    except BrokerError as e:
+        if stop.is_set():
+            # SIGTERM while RabbitMQ was unreachable: nothing was held, so this is a clean stop.
+            log.info("stopped while RabbitMQ was unreachable", extra={"error": str(e)})
+            return 0
+        log.error("giving up on RabbitMQ", extra={"error": str(e)})  # noqa: TRY400  # the cause is in the message
+        return EXIT_FAILURE
+    except SinkConfigError as e:
+        log.error("the store cannot be used as configured", extra={"error": str(e)})  # noqa: TRY400  # as above
+        return EXIT_FAILURE
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
+    try:
+        settings = load_settings(WriterSettings, argv)
+    except ConfigError as e:
+        return exit_config_error(PROG, e)
+    configure_logging(settings.log_level.upper())
+    try:
+        sink, metrics = _open_store(settings)
+    except SinkConfigError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
     stop = threading.Event()
     _stop_on_signals(stop)
     writer = Writer(
@@ -69,18 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         name=f"{settings.connection_name}-{os.getpid()}",
     )
     try:
-        writer.run(stop)
-    except BrokerError as e:
-        log.error("giving up on RabbitMQ", extra={"error": str(e)})  # noqa: TRY400  # the cause is in the message
-        return EXIT_FAILURE
-    except SinkConfigError as e:
-        log.error("the store cannot be used as configured", extra={"error": str(e)})  # noqa: TRY400  # as above
-        return EXIT_FAILURE
+        return _run(writer, stop)
     finally:
         sink.close()
         metrics.stop()
-    log.info("stopped")
-    return 0
 
 
 def dlq_main(argv: Sequence[str] | None = None) -> int:

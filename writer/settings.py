@@ -7,11 +7,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliPositionalArg
 
-from schema.settings import GoDuration, settings_config
+from schema.settings import DEFAULT_AMQP_URL, AmqpUrl, GoDuration, LogLevel, settings_config
 from schema.topology import DEFAULT_QUEUE
 from writer.batch import DEFAULT_BATCH_MAX_BYTES
 
-DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
 
 
@@ -20,7 +19,7 @@ class WriterSettings(BaseSettings):
 
     model_config = settings_config("spartakus writer")
 
-    amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
+    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
     database: str = Field(
         default=DEFAULT_DATABASE,
@@ -48,9 +47,7 @@ class WriterSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="Log level. [SPARTAKUS_LOG_LEVEL]"
-    )
+    log_level: LogLevel = Field(default="info", description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")
 
 
 class DlqSettings(BaseSettings):
@@ -61,6 +58,6 @@ class DlqSettings(BaseSettings):
     action: CliPositionalArg[Literal["list", "replay"]] = Field(
         description="list: show dead-lettered reports; replay: move them back."
     )
-    amqp_url: str = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
+    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
     queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
     limit: int = Field(default=10_000, ge=1, description="Messages to list or replay at most. [SPARTAKUS_LIMIT]")

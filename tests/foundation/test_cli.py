@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from ingest.settings import IngestSettings
 from schema.settings import ConfigError, load_settings, parse_duration
 from volunteer.settings import VolunteerSettings
 from writer.settings import DlqSettings, WriterSettings
@@ -105,3 +106,31 @@ def test_parse_duration(text: str, expected: timedelta) -> None:
 def test_parse_duration_rejects_non_durations(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("level", ["info", "INFO", "Warning"])
+def test_one_log_level_variable_serves_ingest_and_writer(monkeypatch: pytest.MonkeyPatch, level: str) -> None:
+    monkeypatch.setenv("SPARTAKUS_LOG_LEVEL", level)
+
+    assert load_settings(IngestSettings, []).log_level == level.lower()
+    assert load_settings(WriterSettings, []).log_level == level.lower()
+
+
+@pytest.mark.parametrize("url", ["foo", "http://broker:5672/", "amqp://broker:port/", "amqp:///"])
+def test_a_malformed_amqp_url_is_a_configuration_error(url: str) -> None:
+    with pytest.raises(ConfigError, match="--amqp-url"):
+        load_settings(WriterSettings, [f"--amqp-url={url}"])
+
+
+@pytest.mark.parametrize("command", ["ingest", "writer"])
+def test_a_malformed_amqp_url_exits_2_with_one_line(command: str) -> None:
+    result = _spartakus(command, "--amqp-url=amqp://broker:notaport/")
+
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--amqp-url" in result.stderr
+
+
+def test_a_cluster_id_the_gateway_would_refuse_is_refused_at_start() -> None:
+    with pytest.raises(ConfigError, match="--cluster-id"):
+        load_settings(VolunteerSettings, ["--cluster-id=" + "c" * 1025])

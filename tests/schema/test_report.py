@@ -69,7 +69,10 @@ def test_go_volunteer_empty_timestamp_gets_receive_time() -> None:
     assert _parse(doc).timestamp == RECEIVED_SECONDS
 
 
-@pytest.mark.parametrize("timestamp", ["", "abc", "-5", "12", "99999999999999", "1.5e9", None, True, 1.5])
+@pytest.mark.parametrize(
+    "timestamp",
+    ["", "abc", "-5", "12", "99999999999999", "1.5e9", None, True, 1.5, "9" * 5000, "0" * 30 + "1795779062"],
+)
 def test_unusable_timestamps_become_receive_time(timestamp: object) -> None:
     assert _parse({"clusterID": "c", "timestamp": timestamp}).timestamp == RECEIVED_SECONDS
 
