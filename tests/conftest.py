@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from bqemulator.storage.engine import DuckDBEngine
+from hypothesis import settings
 from testcontainers.community.rabbitmq import RabbitMqContainer
 
 from tests.support.amqp import delete_queues, unique_queue_name
@@ -20,6 +21,12 @@ from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_e
 
 def _no_spatial(_engine: DuckDBEngine) -> None:
     """Nothing in Spartakus uses GEOGRAPHY."""
+
+
+# Examples are timed on shared 2-core machines where a neighbour can stall any one of them;
+# a per-example deadline would turn that into a failure that says nothing about the code.
+settings.register_profile("spartakus", deadline=None)
+settings.load_profile("spartakus")
 
 
 def pytest_configure() -> None:
