@@ -65,11 +65,6 @@ class Publisher(Protocol):
         ...
 
     @property
-    def in_flight(self) -> int:
-        """Publishes sent and not yet confirmed."""
-        ...
-
-    @property
     def alive(self) -> bool:
         """Whether the publisher can still recover by itself; if not, the process should be restarted."""
         ...

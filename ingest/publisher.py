@@ -96,11 +96,6 @@ class AmqpPublisher:
         return channel is not None and channel.is_open and not self._blocked and not self._closing
 
     @property
-    def in_flight(self) -> int:
-        """Publishes sent and not yet confirmed."""
-        return len(self._tracker)
-
-    @property
     def alive(self) -> bool:
         """Whether the connection manager runs (it is what recovers from a broker outage)."""
         return self._task is not None and not self._task.done()

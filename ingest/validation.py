@@ -35,7 +35,7 @@ from pydantic_core import PydanticSerializationError
 
 from ingest.errors import RequestError, clip, detail
 from ingest.ports import Envelope
-from schema.report import Report, StoredReport, dump_report
+from schema.report import StoredReport, dump_report, parse_report
 
 MAX_DETAILS: Final = 20
 """Most schema violations listed in one 422; the count of the rest is given."""
@@ -73,9 +73,8 @@ def accept_report(document: bytes, *, received_at: datetime) -> Accepted:
     if not isinstance(check_strict(document), dict):
         raise RequestError(422, "invalid report", [dict(_NOT_AN_OBJECT)])
     try:
-        # schema.report reads the receive time from the validation context to
-        # fill an empty or implausible timestamp, as parse_report does.
-        wire = Report.model_validate_json(document, context={"received_at": received_at})
+        # An empty or implausible timestamp becomes the receive time.
+        wire = parse_report(document, received_at=received_at)
         # The wire model ignores a receivedAt sent by the client: the gateway's clock is the one stored.
         report = StoredReport.model_construct(
             wire.model_fields_set | {"received_at"}, **wire.__dict__, received_at=received_at

@@ -24,11 +24,6 @@ class MemoryPublisher:
         """Alive once started, until closed."""
         return self.started and not self.closed
 
-    @property
-    def in_flight(self) -> int:
-        """Nothing waits: confirms are immediate."""
-        return 0
-
     async def start(self) -> None:
         """Mark as started."""
         self.started = True
