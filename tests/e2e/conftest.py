@@ -18,12 +18,17 @@ from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
+from google.cloud.bigquery.retry import DEFAULT_RETRY
 
 from tests.support.bqemulator_process import PROJECT, EmulatorProcess
 from tests.support.pipeline import Pipeline
 from tests.support.services import wait_until
 
 PIPELINE: pytest.StashKey[Pipeline] = pytest.StashKey()
+# The client's own default keeps retrying a refused connection for ten minutes;
+# a test that reads the store should fail within its own time budget instead.
+CALL_RETRY = DEFAULT_RETRY.with_deadline(30)
+CALL_TIMEOUT = 30.0
 
 
 @pytest.hookimpl(wrapper=True)
@@ -93,7 +98,8 @@ class BigQueryStore:
             query_parameters=[bigquery.ScalarQueryParameter(name, "STRING", value) for name, value in params.items()]
         )
         try:
-            return [dict(row.items()) for row in self.client.query(sql, job_config=config).result()]
+            job = self.client.query(sql, job_config=config, retry=CALL_RETRY, job_retry=None, timeout=CALL_TIMEOUT)
+            return [dict(row.items()) for row in job.result(retry=CALL_RETRY, timeout=CALL_TIMEOUT)]
         except NotFound:
             return []
 
@@ -115,6 +121,8 @@ def bigquery_store(emulator: EmulatorProcess, pipeline: Pipeline) -> Iterator[Bi
     """A dataset name of this test's own (the writers create it); deleted afterwards."""
     if emulator.log_path is not None:
         pipeline.extra_logs["bqemulator"] = emulator.log_path
+    if not emulator.running():
+        pytest.fail(f"the BigQuery emulator process has exited:\n{emulator.log_tail()}", pytrace=False)
     client = bigquery.Client(
         project=PROJECT,
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
@@ -125,5 +133,5 @@ def bigquery_store(emulator: EmulatorProcess, pipeline: Pipeline) -> Iterator[Bi
         yield BigQueryStore(client, dataset, emulator.endpoint)
     finally:
         pipeline.stop_all()  # the writers first: a writer recreates a dataset that vanishes under it
-        client.delete_dataset(dataset, delete_contents=True, not_found_ok=True)
+        client.delete_dataset(dataset, delete_contents=True, not_found_ok=True, retry=CALL_RETRY, timeout=CALL_TIMEOUT)
         client.close()  # type: ignore[no-untyped-call]

@@ -44,7 +44,28 @@ class EmulatorProcess:
         )
         if not isinstance(log, int):
             log.close()  # the child has its own descriptor
-        wait_until(lambda: port_open("127.0.0.1", self.rest_port), timeout=timeout, what="bqemulator REST port")
+        process = self._process
+        wait_until(
+            lambda: (
+                process.poll() is not None
+                or (port_open("127.0.0.1", self.rest_port) and port_open("127.0.0.1", self.grpc_port))
+            ),
+            timeout=timeout,
+            what="bqemulator REST and gRPC ports",
+        )
+        if process.poll() is not None:
+            self._process = None
+            raise RuntimeError(f"bqemulator exited with {process.returncode} at start:\n{self.log_tail()}")
+
+    def running(self) -> bool:
+        """Whether the emulator process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines of the emulator's log, if it has one."""
+        if self.log_path is None or not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def stop(self) -> None:
         """Stop the emulator (its in-memory data is gone afterwards)."""

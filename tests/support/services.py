@@ -7,12 +7,14 @@ because a skipped integration test proves nothing.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Callable
 from contextlib import closing
+from pathlib import Path
 
 import pika
 import pika.exceptions
@@ -55,12 +57,44 @@ def docker_engine_available() -> bool:
     return result.returncode == 0
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_PORT_SPAN = 10_000
+_handed_out: set[int] = set()
+
+
+def _candidate_ports() -> range:
+    """Ports just below the kernel's ephemeral range: no outgoing connection is ever given one of them."""
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return range(max(1024, low - _PORT_SPAN), low)
+
+
+def _bindable(port: int) -> bool:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now, and that this run has not handed out before.
+
+    A port the kernel picks for ``bind(0)`` can be picked again by the next
+    call, or taken by an outgoing connection before the server binds it; so the
+    ports come from below the ephemeral range, each one at most once per run.
+    """
+    candidates = _candidate_ports()
+    start = random.randrange(len(candidates))  # noqa: S311  # spreads concurrent runs; not a secret
+    for offset in range(len(candidates)):
+        port = candidates[(start + offset) % len(candidates)]
+        if port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free TCP port left in {candidates.start}-{candidates.stop - 1}")
 
 
 def wait_until(
