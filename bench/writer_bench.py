@@ -36,12 +36,9 @@ from pathlib import Path
 from typing import Any, Final
 
 import psutil
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
 
 from tests.support.amqp import delete_queues, unique_queue_name
-from tests.support.bqemulator_process import PROJECT, EmulatorProcess
+from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client
 from tests.support.services import free_port
 from tests.support.writer_load import publish, report_messages, sample_report, wait_for_ready
 from writer.bigquery_sink import NO_RETRY, BigQuerySink
@@ -187,11 +184,7 @@ def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadlin
     emulator = EmulatorProcess()
     emulator.start(timeout=min(120.0, deadline.left()))
     try:
-        client = bigquery.Client(
-            project=PROJECT,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-            client_options=ClientOptions(api_endpoint=emulator.endpoint),
-        )
+        client = emulator_client(emulator.endpoint)
         reports, rows = prepared(count)
         ceiling_table = f"{PROJECT}.{DATASET}.ceiling"
         BigQuerySink(ceiling_table, client=client).ensure_table()

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
 
 from tests.deploy.launcher import PROJECT, launch, output, ready
+from tests.support.bqemulator_process import emulator_client
 from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,11 +42,7 @@ def test_spatial_off_starts_the_emulator_for_the_official_client(
     port, process = emulator_without_spatial
     assert process.poll() is None, output(tmp_path)
     assert "spatial extension off (BQEMULATOR_SPATIAL)" in output(tmp_path)
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options=ClientOptions(api_endpoint=f"http://127.0.0.1:{port}"),
-    )
+    client = emulator_client(f"http://127.0.0.1:{port}", PROJECT)
 
     client.create_dataset(f"{PROJECT}.launcher_check")
 

@@ -20,13 +20,11 @@ from typing import Any
 
 import pytest
 import yaml
-from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
 
 from tests.deploy.launcher import launch, ready
 from tests.deploy.reports import go_volunteer_report
+from tests.support.bqemulator_process import emulator_client, query_rows
 from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -125,15 +123,11 @@ def test_compose_environment_carries_a_report_from_ingest_through_rabbitmq_into_
 
     table = writer["environment"]["SPARTAKUS_DATABASE"].removeprefix("bigquery://")
     project = table.split(".")[0]
-    client = bigquery.Client(
-        project=project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options=ClientOptions(api_endpoint=emulator),
-    )
+    client = emulator_client(emulator, project)
 
     def stored() -> list[tuple[str, str]]:
         try:
-            rows = client.query(f"SELECT clusterID, version FROM `{table}`").result()  # noqa: S608  # compose's table
+            rows = query_rows(client, f"SELECT clusterID, version FROM `{table}`")  # noqa: S608  # compose's table
         except NotFound:  # the dataset and table appear with the writer's first batch
             return []
         return [(row["clusterID"], row["version"]) for row in rows]

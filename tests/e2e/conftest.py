@@ -14,21 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.api_core.client_options import ClientOptions
 from google.api_core.exceptions import NotFound
-from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
-from google.cloud.bigquery.retry import DEFAULT_RETRY
 
-from tests.support.bqemulator_process import PROJECT, EmulatorProcess
+from tests.support.bqemulator_process import CALL_RETRY, CALL_TIMEOUT, EmulatorProcess, emulator_client, query_rows
 from tests.support.pipeline import Pipeline
 from tests.support.services import wait_until
 
 PIPELINE: pytest.StashKey[Pipeline] = pytest.StashKey()
-# The client's own default keeps retrying a refused connection for ten minutes;
-# a test that reads the store should fail within its own time budget instead.
-CALL_RETRY = DEFAULT_RETRY.with_deadline(30)
-CALL_TIMEOUT = 30.0
 
 
 @pytest.hookimpl(wrapper=True)
@@ -98,8 +91,7 @@ class BigQueryStore:
             query_parameters=[bigquery.ScalarQueryParameter(name, "STRING", value) for name, value in params.items()]
         )
         try:
-            job = self.client.query(sql, job_config=config, retry=CALL_RETRY, job_retry=None, timeout=CALL_TIMEOUT)
-            return [dict(row.items()) for row in job.result(retry=CALL_RETRY, timeout=CALL_TIMEOUT)]
+            return [dict(row.items()) for row in query_rows(self.client, sql, config)]
         except NotFound:
             return []
 
@@ -123,12 +115,8 @@ def bigquery_store(emulator: EmulatorProcess, pipeline: Pipeline) -> Iterator[Bi
         pipeline.extra_logs["bqemulator"] = emulator.log_path
     if not emulator.running():
         pytest.fail(f"the BigQuery emulator process has exited:\n{emulator.log_tail()}", pytrace=False)
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options=ClientOptions(api_endpoint=emulator.endpoint),
-    )
-    dataset = f"{PROJECT}.e2e_{uuid.uuid4().hex[:12]}"
+    client = emulator_client(emulator.endpoint)
+    dataset = f"{client.project}.e2e_{uuid.uuid4().hex[:12]}"
     try:
         yield BigQueryStore(client, dataset, emulator.endpoint)
     finally:

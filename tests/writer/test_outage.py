@@ -6,11 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from google.api_core.client_options import ClientOptions
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery
 
-from tests.support.bqemulator_process import PROJECT, EmulatorProcess
+from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client, query_rows
 from tests.support.services import wait_until
 from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
 from tests.writer.conftest import RunningWriter, table_sql
@@ -54,12 +51,8 @@ def test_bigquery_stopped_and_restarted_ends_with_the_reports_written_not_dead_l
     # The restarted emulator is empty: the writer recreates the dataset, table and view itself.
     wait_until(lambda: running.written() == 50, timeout=60, what="rows written after the outage")
     running.shutdown()
-    client = bigquery.Client(
-        project=PROJECT,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options=ClientOptions(api_endpoint=emulator.endpoint),
-    )
-    ids: set[Any] = {row[0] for row in client.query(table_sql("reportID", f"{table_id}_dedup")).result()}
+    client = emulator_client(emulator.endpoint)
+    ids: set[Any] = {row[0] for row in query_rows(client, table_sql("reportID", f"{table_id}_dedup"))}
     assert ids == {r["reportID"] for r in during}
     assert queue_counts(amqp_url, f"{queue_name}.dead")[0] == 0
     assert queue_counts(amqp_url, queue_name)[0] == 0
