@@ -7,58 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from schema.bigquery import generate_table_schema, load_table_schema, render_table_schema
+from tests.schema.original_table import ORIGINAL_TABLE
 
 COMMITTED = Path(__file__).resolve().parents[2] / "schema" / "reports.bigquery.json"
 
 _S = "STRING"
 _REQUIRED = "REQUIRED"
 _NULLABLE = "NULLABLE"
-
-# The table the original Spartakus collector created (pkg/database/bigquery.schema.json, with extensions).
-ORIGINAL_TABLE: list[dict[str, Any]] = [
-    {"name": "version", "type": _S, "mode": _REQUIRED},
-    {"name": "timestamp", "type": _S, "mode": _REQUIRED},
-    {"name": "clusterID", "type": _S, "mode": _REQUIRED},
-    {"name": "masterVersion", "type": _S, "mode": _NULLABLE},
-    {
-        "name": "nodes",
-        "type": "RECORD",
-        "mode": "REPEATED",
-        "fields": [
-            {"name": "id", "type": _S, "mode": _REQUIRED},
-            *(
-                {"name": n, "type": _S, "mode": _NULLABLE}
-                for n in (
-                    "operatingSystem",
-                    "osImage",
-                    "kernelVersion",
-                    "architecture",
-                    "containerRuntimeVersion",
-                    "kubeletVersion",
-                    "cloudProvider",
-                )
-            ),
-            {
-                "name": "capacity",
-                "type": "RECORD",
-                "mode": "REPEATED",
-                "fields": [
-                    {"name": "resource", "type": _S, "mode": _REQUIRED},
-                    {"name": "value", "type": _S, "mode": _REQUIRED},
-                ],
-            },
-        ],
-    },
-    {
-        "name": "extensions",
-        "type": "RECORD",
-        "mode": "REPEATED",
-        "fields": [
-            {"name": "name", "type": _S, "mode": _REQUIRED},
-            {"name": "value", "type": _S, "mode": _REQUIRED},
-        ],
-    },
-]
 
 
 def _problems(original: list[dict[str, Any]], ours: list[dict[str, Any]], path: str = "") -> list[str]:

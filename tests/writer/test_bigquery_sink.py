@@ -12,6 +12,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import bigquery
 
 from schema.bigquery import load_table_schema
+from tests.schema.original_table import ORIGINAL_TABLE
 from tests.support.writer_load import sample_report
 from tests.writer.conftest import BigQueryTarget, api_error
 from writer.bigquery_sink import BigQuerySink, TableMissingError, classify_insert_errors, translate
@@ -20,40 +21,7 @@ from writer.rows import Row, decode_report
 
 pytestmark = pytest.mark.integration
 
-S = bigquery.SchemaField
-ORIGINAL_SCHEMA = [
-    S("version", "STRING", "REQUIRED"),
-    S("timestamp", "STRING", "REQUIRED"),
-    S("clusterID", "STRING", "REQUIRED"),
-    S("masterVersion", "STRING", "NULLABLE"),
-    S(
-        "nodes",
-        "RECORD",
-        "REPEATED",
-        fields=[
-            S("id", "STRING", "REQUIRED"),
-            *(
-                S(name, "STRING", "NULLABLE")
-                for name in (
-                    "operatingSystem",
-                    "osImage",
-                    "kernelVersion",
-                    "architecture",
-                    "containerRuntimeVersion",
-                    "kubeletVersion",
-                    "cloudProvider",
-                )
-            ),
-            S(
-                "capacity",
-                "RECORD",
-                "REPEATED",
-                fields=[S("resource", "STRING", "REQUIRED"), S("value", "STRING", "REQUIRED")],
-            ),
-        ],
-    ),
-    S("extensions", "RECORD", "REPEATED", fields=[S("name", "STRING", "REQUIRED"), S("value", "STRING", "REQUIRED")]),
-]
+ORIGINAL_SCHEMA = [bigquery.SchemaField.from_api_repr(column) for column in ORIGINAL_TABLE]
 
 
 def rows(count: int, **options: Any) -> list[Row]:
@@ -106,7 +74,9 @@ def test_rows_are_appended_to_a_table_with_the_original_spartakus_schema(bq_targ
 
 def test_rows_the_table_refuses_are_reported_and_the_others_stored(bq_target: BigQueryTarget) -> None:
     schema = [
-        S("masterVersion", "INTEGER") if c["name"] == "masterVersion" else bigquery.SchemaField.from_api_repr(c)
+        bigquery.SchemaField("masterVersion", "INTEGER")
+        if c["name"] == "masterVersion"
+        else bigquery.SchemaField.from_api_repr(c)
         for c in load_table_schema()
     ]
     bq_target.client.create_table(bigquery.Table(bq_target.table_id, schema=schema))

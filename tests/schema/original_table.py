@@ -1,0 +1,55 @@
+"""The BigQuery table the original Spartakus collector created, as its schema file spelled it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_S = "STRING"
+_REQUIRED = "REQUIRED"
+_NULLABLE = "NULLABLE"
+
+# The table the original Spartakus collector created (pkg/database/bigquery.schema.json, with extensions).
+ORIGINAL_TABLE: list[dict[str, Any]] = [
+    {"name": "version", "type": _S, "mode": _REQUIRED},
+    {"name": "timestamp", "type": _S, "mode": _REQUIRED},
+    {"name": "clusterID", "type": _S, "mode": _REQUIRED},
+    {"name": "masterVersion", "type": _S, "mode": _NULLABLE},
+    {
+        "name": "nodes",
+        "type": "RECORD",
+        "mode": "REPEATED",
+        "fields": [
+            {"name": "id", "type": _S, "mode": _REQUIRED},
+            *(
+                {"name": n, "type": _S, "mode": _NULLABLE}
+                for n in (
+                    "operatingSystem",
+                    "osImage",
+                    "kernelVersion",
+                    "architecture",
+                    "containerRuntimeVersion",
+                    "kubeletVersion",
+                    "cloudProvider",
+                )
+            ),
+            {
+                "name": "capacity",
+                "type": "RECORD",
+                "mode": "REPEATED",
+                "fields": [
+                    {"name": "resource", "type": _S, "mode": _REQUIRED},
+                    {"name": "value", "type": _S, "mode": _REQUIRED},
+                ],
+            },
+        ],
+    },
+    {
+        "name": "extensions",
+        "type": "RECORD",
+        "mode": "REPEATED",
+        "fields": [
+            {"name": "name", "type": _S, "mode": _REQUIRED},
+            {"name": "value", "type": _S, "mode": _REQUIRED},
+        ],
+    },
+]
