@@ -23,7 +23,7 @@ import yaml
 from google.api_core.exceptions import NotFound
 
 from tests.deploy.launcher import launch, ready
-from tests.deploy.reports import go_volunteer_report
+from tests.deploy.reports import post_go_volunteer_report
 from tests.support.bqemulator_process import emulator_client, query_rows
 from tests.support.services import free_port, wait_until
 
@@ -112,14 +112,7 @@ def test_compose_environment_carries_a_report_from_ingest_through_rabbitmq_into_
     wait_until(lambda: answers(f"http://127.0.0.1:{metrics}/metrics"), timeout=60, what="writer /metrics")
     cluster_id = str(uuid.uuid4())
 
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1",
-        data=go_volunteer_report(cluster_id),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # a local http:// URL
-        assert response.status == 204
+    assert post_go_volunteer_report(port, cluster_id) == 204
 
     table = writer["environment"]["SPARTAKUS_DATABASE"].removeprefix("bigquery://")
     project = table.split(".")[0]

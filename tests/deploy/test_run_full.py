@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import duckdb
 import psutil
 import pytest
 
-from tests.deploy.reports import go_volunteer_report
+from tests.deploy.reports import post_go_volunteer_report
 from tests.support.amqp import message_count
 from tests.support.services import free_port, wait_until
 
@@ -106,14 +105,7 @@ def test_make_run_stores_a_report_and_drains_on_ctrl_c(make_run: RunProcess, amq
     assert "DuckDB lets one process at a time open a file that is being written" in make_run.output
     cluster_id = str(uuid.uuid4())
 
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v1",
-        data=go_volunteer_report(cluster_id),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # a fixed http://127.0.0.1 URL
-        assert response.status == 204
+    assert post_go_volunteer_report(port, cluster_id) == 204
 
     make_run.process.send_signal(signal.SIGINT)  # what Ctrl-C sends; the children have process groups of their own
 
