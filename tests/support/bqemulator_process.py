@@ -19,6 +19,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
 
+from tests.support.pipeline import tail
 from tests.support.services import free_port, port_open, wait_until
 
 _LAUNCHER = Path(__file__).with_name("bqemulator_main.py")
@@ -90,7 +91,7 @@ class EmulatorProcess:
         """The last lines of the emulator's log, if it has one."""
         if self.log_path is None or not self.log_path.exists():
             return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return tail(self.log_path.read_text(encoding="utf-8", errors="replace"), lines)
 
     def stop(self) -> None:
         """Stop the emulator (its in-memory data is gone afterwards)."""
