@@ -6,6 +6,7 @@ because a skipped integration test proves nothing.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -62,6 +63,7 @@ _PORT_SPAN = 10_000
 _handed_out: set[int] = set()
 
 
+@functools.cache
 def _candidate_ports() -> range:
     """Ports just below the kernel's ephemeral range: no outgoing connection is ever given one of them."""
     try:
