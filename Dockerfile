@@ -17,6 +17,7 @@ RUN python -m venv /opt/spartakus
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY schema/ schema/
+COPY runtime/ runtime/
 COPY volunteer/ volunteer/
 COPY ingest/ ingest/
 COPY writer/ writer/

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 
 from ingest.server import serve
 from ingest.settings import IngestSettings
-from schema.logs import configure_logging
-from schema.settings import ConfigError, exit_config_error, load_settings
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, exit_config_error, load_settings
 
 PROG = "spartakus ingest"
 

@@ -7,7 +7,15 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from schema.settings import DEFAULT_AMQP_URL, AmqpUrl, GoDuration, LogLevel, settings_config
+from runtime.settings import (
+    DEFAULT_AMQP_URL,
+    AmqpUrlFlag,
+    ConnectionNameFlag,
+    GoDuration,
+    LogLevelFlag,
+    QueueFlag,
+    settings_config,
+)
 from schema.topology import DEFAULT_QUEUE
 
 
@@ -18,8 +26,8 @@ class IngestSettings(BaseSettings):
 
     host: str = Field(default="0.0.0.0", description="Address to listen on. [SPARTAKUS_HOST]")  # noqa: S104  # a server in a container listens on every interface
     port: int = Field(default=8080, ge=0, le=65535, description="Port to listen on. [SPARTAKUS_PORT]")
-    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
-    queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
+    queue: QueueFlag = DEFAULT_QUEUE
     # A realistic node is about 400 bytes of JSON: a cluster of 65,000 nodes
     # (above Kubernetes' supported 5,000, at the size of the largest managed
     # clusters) sends some 26 MB, which fits the 32 MiB document cap, and its
@@ -56,12 +64,7 @@ class IngestSettings(BaseSettings):
         le=64,
         description="Server processes sharing the port, each with its own AMQP connection. [SPARTAKUS_WORKERS]",
     )
-    connection_name: str = Field(
-        default="spartakus-ingest",
-        min_length=1,
-        description="AMQP connection name shown by the broker (the process id is appended). "
-        "[SPARTAKUS_CONNECTION_NAME]",
-    )
-    log_level: LogLevel = Field(
+    connection_name: ConnectionNameFlag = "spartakus-ingest"
+    log_level: LogLevelFlag = Field(
         default="info", description="Log level; 'info' logs one line per request. [SPARTAKUS_LOG_LEVEL]"
     )

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
-from schema.settings import (
+from runtime.settings import (
     DEFAULT_AMQP_URL,
-    AmqpUrl,
+    AmqpUrlFlag,
     ConfigError,
     exit_config_error,
     load_settings,
@@ -49,7 +49,7 @@ class RunSettings(BaseSettings):
     """Run ingest and writers on this machine. Every flag also reads SPARTAKUS_<FLAG>."""
 
     model_config = settings_config(PROG)
-    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ. [SPARTAKUS_AMQP_URL]")
+    amqp_url: AmqpUrlFlag = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ. [SPARTAKUS_AMQP_URL]")
     port: int = Field(default=8080, ge=1, le=65535, description="Ingest HTTP port. [SPARTAKUS_PORT]")
     data_dir: Path = Field(default=Path("data"), description="Store file and logs. [SPARTAKUS_DATA_DIR]")
     database: str = Field(default="", description="Store; default duckdb:///<data-dir>/spartakus.duckdb.")

@@ -14,7 +14,7 @@ import threading
 from types import FrameType
 from typing import Final
 
-from schema.settings import ConfigError, exit_config_error
+from runtime.settings import ConfigError, exit_config_error
 from volunteer.agent import Volunteer
 from volunteer.cluster import connect
 from volunteer.errors import StartupError

@@ -14,8 +14,8 @@ import threading
 from collections.abc import Sequence
 from typing import Final
 
-from schema.logs import configure_logging
-from schema.settings import ConfigError, exit_config_error, load_settings
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, exit_config_error, load_settings
 from volunteer.flags import normalise_flags
 from volunteer.report import volunteer_version
 from volunteer.settings import VolunteerSettings

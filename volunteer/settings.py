@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from runtime.settings import GoDuration, settings_config
 from schema.report import CLUSTER_ID_MAX
-from schema.settings import GoDuration, settings_config
 
 DEFAULT_DATABASE = "https://spartakus.k8s.io"
 STDOUT = "stdout"

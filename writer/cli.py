@@ -10,8 +10,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from schema.logs import configure_logging
-from schema.settings import ConfigError, exit_config_error, load_settings
+from runtime.logs import configure_logging
+from runtime.settings import ConfigError, exit_config_error, load_settings
 from writer import dlq
 from writer.errors import BrokerError, SinkConfigError
 from writer.metrics import WriterMetrics

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from schema.settings import ConfigError, exit_config_error, load_settings, settings_config
+from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
 from writer.errors import SinkConfigError
 from writer.settings import DEFAULT_DATABASE
 from writer.sinks import duckdb_path

@@ -7,7 +7,15 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, CliPositionalArg
 
-from schema.settings import DEFAULT_AMQP_URL, AmqpUrl, GoDuration, LogLevel, settings_config
+from runtime.settings import (
+    DEFAULT_AMQP_URL,
+    AmqpUrlFlag,
+    ConnectionNameFlag,
+    GoDuration,
+    LogLevelFlag,
+    QueueFlag,
+    settings_config,
+)
 from schema.topology import DEFAULT_QUEUE
 from writer.batch import DEFAULT_BATCH_MAX_BYTES
 
@@ -19,8 +27,8 @@ class WriterSettings(BaseSettings):
 
     model_config = settings_config("spartakus writer")
 
-    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
-    queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
+    queue: QueueFlag = DEFAULT_QUEUE
     database: str = Field(
         default=DEFAULT_DATABASE,
         description="bigquery://project.dataset.table, duckdb:///relative.duckdb, duckdb:////absolute.duckdb "
@@ -38,16 +46,11 @@ class WriterSettings(BaseSettings):
         description="Report JSON bytes per batch at most; keeps one BigQuery request under 10 MB. "
         "[SPARTAKUS_BATCH_MAX_BYTES]",
     )
-    connection_name: str = Field(
-        default="spartakus-writer",
-        min_length=1,
-        description="AMQP connection name shown by the broker (the process id is appended). "
-        "[SPARTAKUS_CONNECTION_NAME]",
-    )
+    connection_name: ConnectionNameFlag = "spartakus-writer"
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
     )
-    log_level: LogLevel = Field(default="info", description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")
+    log_level: LogLevelFlag = "info"
 
 
 class DlqSettings(BaseSettings):
@@ -58,6 +61,6 @@ class DlqSettings(BaseSettings):
     action: CliPositionalArg[Literal["list", "replay"]] = Field(
         description="list: show dead-lettered reports; replay: move them back."
     )
-    amqp_url: AmqpUrl = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")
-    queue: str = Field(default=DEFAULT_QUEUE, min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")
+    amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
+    queue: QueueFlag = DEFAULT_QUEUE
     limit: int = Field(default=10_000, ge=1, description="Messages to list or replay at most. [SPARTAKUS_LIMIT]")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pydantic_settings import BaseSettings
 
 from ingest.settings import IngestSettings
-from schema.settings import ENV_PREFIX
+from runtime.settings import ENV_PREFIX
 from volunteer.settings import VolunteerSettings
 from writer.settings import WriterSettings
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schema.settings import parse_duration
+from runtime.settings import parse_duration
 from tests.deploy.roles import unknown_variables
 
 ROOT = Path(__file__).resolve().parents[2]

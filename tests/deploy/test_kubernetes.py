@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from schema.settings import parse_duration
+from runtime.settings import parse_duration
 from schema.topology import DEFAULT_QUEUE
 from tests.deploy.dockerfiles import parse_dockerfile
 from tests.deploy.roles import unknown_variables

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import pytest
 
-from schema.settings import ConfigError, load_settings
+from runtime.settings import ConfigError, load_settings
 from spartakus import run
 from tests.support.services import free_port, wait_until
 

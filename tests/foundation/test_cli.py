@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from ingest.settings import IngestSettings
-from schema.settings import ConfigError, load_settings, parse_duration
+from runtime.settings import ConfigError, load_settings, parse_duration
 from volunteer.settings import VolunteerSettings
 from writer.settings import DlqSettings, WriterSettings
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from schema.settings import load_settings
+from runtime.settings import load_settings
 from volunteer.flags import normalise_flags
 from volunteer.settings import VolunteerSettings
 

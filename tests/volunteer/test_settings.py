@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schema.settings import ConfigError, load_settings
+from runtime.settings import ConfigError, load_settings
 from volunteer.settings import VolunteerSettings
 
 

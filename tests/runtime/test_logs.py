@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from schema.logs import configure_logging
+from runtime.logs import configure_logging
 
 
 @pytest.fixture(autouse=True)
