@@ -8,17 +8,31 @@ it. Only the delay between attempts is bounded.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential_jitter
 
 from ingest.ports import BrokerUnavailableError
 
-RECONNECT_FIRST_WAIT: Final = 0.1
-"""Seconds before the first reconnect attempt: a broker restart or a dropped connection often heals at once."""
-RECONNECT_MAX_WAIT: Final = 5.0
-"""Longest pause between attempts, so recovery is noticed within seconds."""
-RECONNECT_JITTER: Final = 0.25
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How the waits between reconnect attempts grow (the names the volunteer's and writer's policies use).
+
+    Attributes:
+        first_wait: seconds before the first attempt again: a broker restart or a dropped connection often heals
+            at once.
+        max_wait: the longest pause between attempts, so that recovery is noticed within seconds.
+        jitter: the most random seconds added to each wait.
+    """
+
+    first_wait: float = 0.1
+    max_wait: float = 5.0
+    jitter: float = 0.25
+
+
+RECONNECT_POLICY: Final = RetryPolicy()
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +46,11 @@ def _log_retry(state: RetryCallState) -> None:
     )
 
 
-def reconnect_attempts() -> AsyncRetrying:
-    """Attempts at connecting: retries ``BrokerUnavailableError`` forever, waiting at most ``RECONNECT_MAX_WAIT``."""
+def reconnect_attempts(policy: RetryPolicy = RECONNECT_POLICY) -> AsyncRetrying:
+    """Attempts at connecting: retries ``BrokerUnavailableError`` forever, waiting at most ``policy.max_wait``."""
     return AsyncRetrying(
         retry=retry_if_exception_type(BrokerUnavailableError),
-        wait=wait_exponential_jitter(initial=RECONNECT_FIRST_WAIT, max=RECONNECT_MAX_WAIT, jitter=RECONNECT_JITTER),
+        wait=wait_exponential_jitter(initial=policy.first_wait, max=policy.max_wait, jitter=policy.jitter),
         stop=stop_never,
         before_sleep=_log_retry,
         reraise=True,

@@ -49,12 +49,12 @@ class RetryPolicy:
     """How the waits between attempts grow.
 
     Attributes:
-        initial_backoff: seconds before the first retry; also the size of the random jitter added to each wait.
-        max_backoff: the longest wait between two attempts, before jitter and before any ``Retry-After``.
+        first_wait: seconds before the first retry; also the size of the random jitter added to each wait.
+        max_wait: the longest wait between two attempts, before jitter and before any ``Retry-After``.
     """
 
-    initial_backoff: float = 1.0
-    max_backoff: float = 300.0
+    first_wait: float = 1.0
+    max_wait: float = 300.0
 
 
 @dataclass
@@ -76,9 +76,7 @@ class _Deadline:
 
 
 def _waiter(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential(multiplier=policy.initial_backoff, max=policy.max_backoff) + wait_random(
-        0, policy.initial_backoff
-    )
+    backoff = wait_exponential(multiplier=policy.first_wait, max=policy.max_wait) + wait_random(0, policy.first_wait)
 
     def wait(retry_state: RetryCallState) -> float:
         delay: float = backoff(retry_state)

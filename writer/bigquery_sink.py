@@ -30,7 +30,6 @@ from google.cloud import bigquery
 
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
-from writer.retry import is_transient_reason, is_transient_status
 from writer.rows import Row
 from writer.sinks import WriteResult
 
@@ -45,6 +44,19 @@ _MAX_RESENDS: Final = 3
 
 NO_RETRY: Final = Retry(predicate=lambda _error: False)
 """The client's own retries are off; ``writer.retry`` is the one retry policy."""
+TRANSIENT_HTTP_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
+TRANSIENT_REASONS: Final = frozenset({"backendError", "rateLimitExceeded", "internalError", "timeout"})
+"""BigQuery error reasons worth retrying, in an error response or in insertAll's per-row errors."""
+
+
+def is_transient_status(status: int | None) -> bool:
+    """Whether an HTTP status from BigQuery is worth retrying."""
+    return status in TRANSIENT_HTTP_STATUSES
+
+
+def is_transient_reason(reason: str | None) -> bool:
+    """Whether a BigQuery error reason is worth retrying."""
+    return reason in TRANSIENT_REASONS
 
 
 def _reason(error: google_errors.GoogleAPICallError) -> str | None:

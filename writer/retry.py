@@ -1,11 +1,11 @@
-"""The writer's one retry policy (tenacity): which failures are transient, and how long to keep trying.
+"""The writer's one retry policy (tenacity): how long to keep trying, and how to wait between attempts.
 
-Transient: connection errors, timeouts, HTTP 429/500/502/503/504 and the
-BigQuery reasons ``backendError`` and ``rateLimitExceeded``. A write is
-retried with exponential backoff and jitter, for a bounded number of attempts
-and time; then the batch goes back to the queue. A stop request ends the
-backoff at once, so SIGTERM never waits out a sleep. Business code never
-sleeps: all waiting happens here.
+What is transient is the failing module's to say: a sink raises
+``TransientSinkError`` (each sink decides which of its store's failures are),
+the broker session ``BrokerError``. A write is retried with exponential
+backoff and jitter, for a bounded number of attempts and time; then the batch
+goes back to the queue. A stop request ends the backoff at once, so SIGTERM
+never waits out a sleep. Business code never sleeps: all waiting happens here.
 """
 
 from __future__ import annotations
@@ -25,22 +25,9 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from writer.errors import BrokerError, TransientSinkError
+from writer.errors import TransientSinkError
 
 T = TypeVar("T")
-
-TRANSIENT_HTTP_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
-TRANSIENT_REASONS: Final = frozenset({"backendError", "rateLimitExceeded", "internalError", "timeout"})
-
-
-def is_transient_status(status: int | None) -> bool:
-    """Whether an HTTP status is worth retrying."""
-    return status in TRANSIENT_HTTP_STATUSES
-
-
-def is_transient_reason(reason: str | None) -> bool:
-    """Whether a BigQuery error reason is worth retrying."""
-    return reason in TRANSIENT_REASONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +44,20 @@ DEFAULT_WRITE_POLICY: Final = RetryPolicy()
 DEFAULT_CONNECT_POLICY: Final = RetryPolicy(attempts=8, max_seconds=120.0, first_wait=0.5, max_wait=20.0)
 
 
-def _retrying(
-    policy: RetryPolicy,
-    error: type[Exception],
+def call_with_retries(
+    fn: Callable[[], T],
+    *,
+    retry_on: type[Exception] = TransientSinkError,
+    policy: RetryPolicy = DEFAULT_WRITE_POLICY,
     stop: threading.Event,
-    on_retry: Callable[[BaseException], None] | None,
-) -> Retrying:
+    on_retry: Callable[[BaseException], None] | None = None,
+) -> T:
+    """Call ``fn``, retrying on ``retry_on`` (a sink write by default; ``BrokerError`` for a connection).
+
+    Raises:
+        retry_on: the last failure, once the policy's bounds or ``stop`` end the cycle.
+    """
+
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None and (exc := state.outcome.exception()) is not None:
             on_retry(exc)
@@ -70,41 +65,12 @@ def _retrying(
     def sleep(seconds: float) -> None:
         stop.wait(seconds)
 
-    return Retrying(
-        retry=retry_if_exception_type(error),
+    retrying = Retrying(
+        retry=retry_if_exception_type(retry_on),
         stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds) | stop_when_event_set(stop),
         wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
-
-
-def call_with_retries(
-    fn: Callable[[], T],
-    *,
-    policy: RetryPolicy = DEFAULT_WRITE_POLICY,
-    stop: threading.Event,
-    on_retry: Callable[[BaseException], None] | None = None,
-) -> T:
-    """Call ``fn``, retrying on ``TransientSinkError``.
-
-    Raises:
-        TransientSinkError: the last failure, once the policy's bounds or ``stop`` end the cycle.
-    """
-    return _retrying(policy, TransientSinkError, stop, on_retry)(fn)
-
-
-def connect_with_retries(
-    fn: Callable[[], T],
-    *,
-    policy: RetryPolicy = DEFAULT_CONNECT_POLICY,
-    stop: threading.Event,
-    on_retry: Callable[[BaseException], None] | None = None,
-) -> T:
-    """Call ``fn`` (open a broker connection), retrying on ``BrokerError`` with the same backoff.
-
-    Raises:
-        BrokerError: the last failure, once the policy's bounds or ``stop`` end the cycle.
-    """
-    return _retrying(policy, BrokerError, stop, on_retry)(fn)
+    return retrying(fn)

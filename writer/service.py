@@ -34,13 +34,7 @@ from writer.errors import (
     UndecodableMessageError,
 )
 from writer.metrics import WriterMetrics
-from writer.retry import (
-    DEFAULT_CONNECT_POLICY,
-    DEFAULT_WRITE_POLICY,
-    RetryPolicy,
-    call_with_retries,
-    connect_with_retries,
-)
+from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, RetryPolicy, call_with_retries
 from writer.rows import Row, decode_report
 from writer.sinks import Sink
 
@@ -223,7 +217,9 @@ class Writer:
         def retried(error: BaseException) -> None:
             log.warning("RabbitMQ unreachable, retrying", extra={"error": str(error)})
 
-        session = connect_with_retries(attempt, policy=self._connect_policy, stop=stop, on_retry=retried)
+        session = call_with_retries(
+            attempt, retry_on=BrokerError, policy=self._connect_policy, stop=stop, on_retry=retried
+        )
         log.info("consuming", extra={"queue": self._queue, "prefetch": self._prefetch, "sink": self._sink.name})
         return session
 

@@ -14,7 +14,7 @@ from volunteer.agent import Volunteer
 from volunteer.errors import ClusterError, RejectedError, TransientClusterError, TransientSendError
 from volunteer.retry import RetryPolicy
 
-FAST = RetryPolicy(initial_backoff=0.01, max_backoff=0.02)
+FAST = RetryPolicy(first_wait=0.01, max_wait=0.02)
 
 
 def _volunteer(cluster: InMemoryCluster, sender: RecordingSender, extensions: Path | None = None) -> Volunteer:

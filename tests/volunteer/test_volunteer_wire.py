@@ -21,7 +21,7 @@ from volunteer.sender import HttpSender
 pytestmark = pytest.mark.integration
 
 # Backoff far shorter than any Retry-After used below, so a long gap can only come from honouring it.
-FAST = RetryPolicy(initial_backoff=0.02, max_backoff=0.05)
+FAST = RetryPolicy(first_wait=0.02, max_wait=0.05)
 
 
 def _volunteer(kubeconfig: Path, collector: CollectorStandIn, *, retry_seconds: float = 10) -> Volunteer:

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from writer.errors import PermanentSinkError, TransientSinkError
-from writer.retry import RetryPolicy, call_with_retries, is_transient_reason, is_transient_status
+from writer.errors import BrokerError, PermanentSinkError, TransientSinkError
+from writer.retry import RetryPolicy, call_with_retries
 
 QUICK = RetryPolicy(attempts=4, max_seconds=10, first_wait=0.01, max_wait=0.02)
 
@@ -60,18 +60,11 @@ def test_a_stop_request_ends_the_backoff_at_once() -> None:
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize(("status", "transient"), [(429, True), (500, True), (502, True), (503, True), (504, True)])
-def test_throttling_and_server_errors_are_transient(status: int, transient: bool) -> None:
-    assert is_transient_status(status) is transient
-
-
-@pytest.mark.parametrize("status", [400, 401, 404, 409, None])
-def test_client_errors_are_not_transient(status: int | None) -> None:
-    assert not is_transient_status(status)
-
-
-def test_bigquery_backend_and_rate_limit_reasons_are_transient() -> None:
-    assert is_transient_reason("backendError")
-    assert is_transient_reason("rateLimitExceeded")
-    assert not is_transient_reason("invalid")
-    assert not is_transient_reason("stopped")
+def test_a_connection_is_retried_on_broker_errors_only() -> None:
+    fn = Failing(2, BrokerError("refused"))
+    assert call_with_retries(fn, retry_on=BrokerError, policy=QUICK, stop=threading.Event()) == "stored"
+    assert fn.calls == 3
+    sink_failure = Failing(99, TransientSinkError("503"))
+    with pytest.raises(TransientSinkError):
+        call_with_retries(sink_failure, retry_on=BrokerError, policy=QUICK, stop=threading.Event())
+    assert sink_failure.calls == 1
