@@ -5,7 +5,7 @@ it decodes each delivery, fills batches, dead-letters undecodable messages
 and settles batches. The sink thread writes one batch at a time, with the
 retry policy, while the consuming thread already fills the next; the
 prefetch (two batches) lets exactly that overlap happen. A result travels
-back through a queue, and ``BrokerSession.wake`` makes the consuming thread
+back through a queue, and ``Session.wake`` makes the consuming thread
 pick it up at once.
 
 A delivery is acked only after the sink durably accepted its row. A batch
@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -36,6 +37,7 @@ from writer.errors import (
 from writer.metrics import WriterMetrics
 from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, RetryPolicy, call_with_retries
 from writer.rows import Row, decode_report
+from writer.session import Session, SessionFactory
 from writer.sinks import Sink
 
 log = logging.getLogger(__name__)
@@ -53,7 +55,7 @@ class Job:
     """A batch handed to the sink thread, and the session its deliveries belong to."""
 
     batch: Batch[Delivery]
-    session: BrokerSession
+    session: Session
     started: float = field(default_factory=time.monotonic)
 
 
@@ -83,7 +85,7 @@ class SinkWorker:
         self._policy = policy
         self._stop = stop
         self._metrics = metrics
-        self._jobs: queue.SimpleQueue[tuple[Job, queue.SimpleQueue[Settlement], BrokerSession] | None]
+        self._jobs: queue.SimpleQueue[tuple[Job, queue.SimpleQueue[Settlement], Session] | None]
         self._jobs = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="spartakus-writer-sink", daemon=True)
 
@@ -156,6 +158,7 @@ class Writer:
         write_policy: RetryPolicy = DEFAULT_WRITE_POLICY,
         connect_policy: RetryPolicy = DEFAULT_CONNECT_POLICY,
         name: str = "spartakus-writer",
+        session_factory: SessionFactory | None = None,
     ) -> None:
         self.metrics = metrics or WriterMetrics()
         self._amqp_url = amqp_url
@@ -168,7 +171,8 @@ class Writer:
         self._write_policy = write_policy
         self._connect_policy = connect_policy
         self._name = name
-        self._session: BrokerSession | None = None
+        self._new_session = session_factory or self._broker_session
+        self._session: Session | None = None
         self._ready: deque[Batch[Delivery]] = deque()
         self._poison: list[tuple[Delivery, str]] = []
         self._results: queue.SimpleQueue[Settlement] = queue.SimpleQueue()
@@ -198,15 +202,14 @@ class Writer:
             if session is not None:
                 session.close()
 
-    def _connect(self, stop: threading.Event) -> BrokerSession:
-        def attempt() -> BrokerSession:
-            session = BrokerSession(
-                url=self._amqp_url,
-                queue=self._queue,
-                prefetch=self._prefetch,
-                on_delivery=self._on_delivery,
-                name=self._name,
-            )
+    def _broker_session(self, on_delivery: Callable[[Delivery], None]) -> Session:
+        return BrokerSession(
+            url=self._amqp_url, queue=self._queue, prefetch=self._prefetch, on_delivery=on_delivery, name=self._name
+        )
+
+    def _connect(self, stop: threading.Event) -> Session:
+        def attempt() -> Session:
+            session = self._new_session(self._on_delivery)
             try:
                 session.open()
             except BrokerError:
@@ -235,7 +238,7 @@ class Writer:
         idle = not self._ready and self._in_flight is None and not self._poison and self._batcher.pending == 0
         return self._draining and idle
 
-    def _session_or_fail(self) -> BrokerSession:
+    def _session_or_fail(self) -> Session:
         if self._session is None:
             raise BrokerError("RabbitMQ: no session")
         return self._session
@@ -263,7 +266,7 @@ class Writer:
             return IDLE_POLL_SECONDS
         return min(IDLE_POLL_SECONDS, max(0.0, deadline - time.monotonic()))
 
-    def _dead_letter_poison(self, session: BrokerSession) -> None:
+    def _dead_letter_poison(self, session: Session) -> None:
         while self._poison:
             delivery, reason = self._poison[0]
             session.dead_letter(delivery, reason)
@@ -271,7 +274,7 @@ class Writer:
             self.metrics.dead_lettered.labels(UNDECODABLE).inc()
             log.warning("dead-lettered a message", extra={"message_id": delivery.message_id, "reason": reason})
 
-    def _apply_settlements(self, session: BrokerSession) -> None:
+    def _apply_settlements(self, session: Session) -> None:
         while not self._results.empty():
             settlement = self._results.get_nowait()
             self._in_flight = None
@@ -290,7 +293,7 @@ class Writer:
             outcome = "requeued" if settlement.requeue else "dead-lettered" if settlement.dead else "written"
             self.metrics.batches.labels(outcome).inc()
 
-    def _poll_lag(self, session: BrokerSession) -> None:
+    def _poll_lag(self, session: Session) -> None:
         now = time.monotonic()
         if now >= self._next_lag_poll:
             self._next_lag_poll = now + LAG_POLL_SECONDS
