@@ -115,6 +115,11 @@ class IngestApp:
             "/openapi.json": lambda: Outcome(200, self._openapi),
         }
 
+    @property
+    def routes(self) -> dict[str, str]:
+        """The app's one route table: each path and the operation it documents (``/openapi.json`` must agree)."""
+        return {"/api/v1": "post", **dict.fromkeys(self._gets, "get")}
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI entry point."""
         if scope["type"] == "http":

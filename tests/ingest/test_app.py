@@ -185,6 +185,18 @@ def test_version_and_openapi_describe_the_gateway(publisher: MemoryPublisher) ->
     assert "clusterID" in document["components"]["schemas"]["Report"]["properties"]
 
 
+def test_openapi_describes_every_route_the_app_answers_and_no_other(publisher: MemoryPublisher) -> None:
+    app = make_app(publisher)
+
+    document = request(app, "GET", "/openapi.json").json()
+
+    assert {path: set(operations) for path, operations in document["paths"].items()} == {
+        path: {operation} for path, operation in app.routes.items()
+    }
+    for path, operation in app.routes.items():
+        assert request(app, operation.upper(), path, b"{}").status != 404, path
+
+
 def test_each_request_is_logged_once_without_a_client_address(
     publisher: MemoryPublisher, caplog: pytest.LogCaptureFixture
 ) -> None:
