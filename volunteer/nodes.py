@@ -1,7 +1,7 @@
 """From a page of Node objects, as the Kubernetes API serves it, to the compact nodes a report carries.
 
 Only what the original volunteer sent leaves the cluster: the anonymised id,
-six ``nodeInfo`` strings, the cloud provider's name and the capacity. Names,
+the ``nodeInfo`` strings ``schema.report.Node`` names, the cloud provider's name and the capacity. Names,
 addresses, labels, annotations, images and conditions never do.
 
 A page is parsed straight from its raw bytes against the few fields read here
@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
+
+from schema.report import Node
 
 UNKNOWN_PROVIDER: Final = "unknown"
 
@@ -44,29 +46,20 @@ PUBLIC_PROVIDERS: Final = ORIGINAL_PROVIDERS | frozenset(
 """Schemes reported by name. Anything else, including local tools such as kind or k3s, is ``unknown``:
 a providerID scheme is free text, and only well-known public names may leave the cluster."""
 
-# (wire name, nodeInfo key) in the order the original volunteer serialised them.
-_INFO_FIELDS: Final = (
-    ("operatingSystem", "operatingSystem"),
-    ("osImage", "osImage"),
-    ("kernelVersion", "kernelVersion"),
-    ("architecture", "architecture"),
-    ("containerRuntimeVersion", "containerRuntimeVersion"),
-    ("kubeletVersion", "kubeletVersion"),
+_NOT_FROM_NODE_INFO: Final = frozenset({"id", "cloudProvider", "capacity"})
+INFO_FIELDS: Final = tuple(
+    wire for name, info in Node.model_fields.items() if (wire := info.alias or name) not in _NOT_FROM_NODE_INFO
 )
+"""The report node's fields copied from ``status.nodeInfo`` (where the API spells them the same), in ``Node``'s
+order, which is the order the original volunteer serialised them in."""
 
-
-# The subset of a v1 NodeList that is read; wire names, as the API spells them.
-class NodeInfo(TypedDict, total=False):
-    """``status.nodeInfo`` of a Node: the ids that feed the anonymised id, and the six reported strings."""
-
-    machineID: str
-    systemUUID: str
-    operatingSystem: str
-    osImage: str
-    kernelVersion: str
-    architecture: str
-    containerRuntimeVersion: str
-    kubeletVersion: str
+# The subset of a v1 NodeList that is read; wire names, as the API spells them. ``nodeInfo``'s keys are the ids
+# that feed the anonymised id and ``INFO_FIELDS``: only listed keys are parsed, so its other keys (an object since
+# Kubernetes 1.30 among them) cost nothing and cannot break a page.
+if TYPE_CHECKING:
+    NodeInfo = dict[str, str]
+else:
+    NodeInfo = TypedDict("NodeInfo", dict.fromkeys(("machineID", "systemUUID", *INFO_FIELDS), str), total=False)
 
 
 class ObjectMeta(TypedDict, total=False):
@@ -150,10 +143,10 @@ def compact_node(raw: Mapping[str, Any]) -> dict[str, Any]:
     info = _mapping(status.get("nodeInfo"))
     name = _text(_mapping(raw.get("metadata")).get("name"))
     node: dict[str, Any] = {"id": node_id(name, _text(info.get("machineID")), _text(info.get("systemUUID")))}
-    for wire_name, key in _INFO_FIELDS:
+    for key in INFO_FIELDS:
         value = info.get(key)
         if value and isinstance(value, str):
-            node[wire_name] = value
+            node[key] = value
     node["cloudProvider"] = cloud_provider(_text(_mapping(raw.get("spec")).get("providerID")))
     capacity = _mapping(status.get("capacity"))
     # Quantities are sent as the API server renders them, which is already canonical.

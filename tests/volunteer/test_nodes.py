@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from schema.report import Node
 from tests.support.k8s_api import node_list_page
 from tests.support.k8s_nodes import make_node, sample_nodes
 from volunteer.nodes import ORIGINAL_PROVIDERS, PUBLIC_PROVIDERS, cloud_provider, compact_node, parse_node_list
@@ -80,22 +81,19 @@ def test_node_without_provider_id_reports_unknown() -> None:
     assert compact_node(node)["cloudProvider"] == "unknown"
 
 
-def test_report_node_carries_the_original_fields_in_the_original_order() -> None:
+def test_report_node_carries_the_schema_fields_in_the_schema_order() -> None:
     node = compact_node(make_node("eks", 7))
 
-    assert list(node) == [
-        "id",
-        "operatingSystem",
-        "osImage",
-        "kernelVersion",
-        "architecture",
-        "containerRuntimeVersion",
-        "kubeletVersion",
-        "cloudProvider",
-        "capacity",
-    ]
+    assert list(node) == [info.alias or name for name, info in Node.model_fields.items()]
     assert node["osImage"] == "Amazon Linux 2023.5.20240916"
     assert node["kubeletVersion"] == "v1.30.4-eks-a737599"
+
+
+@pytest.mark.parametrize("raw", sample_nodes(), ids=lambda n: n["metadata"]["name"])
+def test_a_fully_populated_kubernetes_node_fills_every_report_node_field(raw: dict[str, Any]) -> None:
+    node = Node.model_validate(compact_node(raw))
+
+    assert [name for name in Node.model_fields if getattr(node, name) is None] == []
 
 
 def test_empty_node_info_strings_are_omitted() -> None:
