@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from pathlib import Path
 
@@ -32,11 +33,14 @@ def test_a_delivered_report_logs_one_structured_line(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.INFO)
     sender = RecordingSender()
 
+    started = time.monotonic()
     assert _volunteer(InMemoryCluster(sample_nodes()), sender).report_once() is True
+    elapsed = time.monotonic() - started
 
     line = _report_line(caplog)
     assert (line.outcome, line.nodes, line.bytes, line.attempts) == ("delivered", 5, len(sender.bodies[0]), 1)  # type: ignore[attr-defined]
-    assert line.duration_s >= 0  # type: ignore[attr-defined]
+    # Seconds, rounded to milliseconds, measured inside the call.
+    assert 0 <= line.duration_s <= round(elapsed, 3) + 0.001  # type: ignore[attr-defined]
 
 
 def test_transient_errors_on_both_sides_are_retried_and_the_same_bytes_resent(caplog: pytest.LogCaptureFixture) -> None:
