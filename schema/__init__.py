@@ -3,25 +3,3 @@
 Nothing here imports the three component packages or any AMQP, Kubernetes or
 BigQuery client: it is plain data and validation.
 """
-
-from schema.report import (
-    SCHEMA_VERSION,
-    Extension,
-    Node,
-    Report,
-    Resource,
-    StoredReport,
-    derive_report_id,
-    parse_report,
-)
-
-__all__ = [
-    "SCHEMA_VERSION",
-    "Extension",
-    "Node",
-    "Report",
-    "Resource",
-    "StoredReport",
-    "derive_report_id",
-    "parse_report",
-]

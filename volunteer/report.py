@@ -46,7 +46,6 @@ class BuiltReport:
 
     body: bytes
     nodes: int
-    cluster_id: str
     timestamp: str
 
 
@@ -113,4 +112,4 @@ def build_report(
         master_version=master_version or None,
     )
     body = _assemble(envelope, fragments, extensions)
-    return BuiltReport(body=body, nodes=count, cluster_id=envelope.cluster_id, timestamp=envelope.timestamp)
+    return BuiltReport(body=body, nodes=count, timestamp=envelope.timestamp)

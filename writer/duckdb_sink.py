@@ -20,7 +20,7 @@ from typing import Any, Final
 import duckdb
 
 from schema.bigquery import FieldSchema, load_table_schema
-from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
+from writer.errors import PermanentSinkError, SinkConfigError, StoreLockedError, TransientSinkError
 from writer.rows import Row
 from writer.sinks import WriteResult
 
@@ -80,7 +80,7 @@ def _connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         return duckdb.connect(path, read_only=read_only)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
-            raise SinkConfigError(
+            raise StoreLockedError(
                 f"DuckDB file {path} is open in another process, and DuckDB allows one writer process per file: "
                 f"stop the other process, give each writer its own file, or use BigQuery for several writers ({e})"
             ) from e

@@ -28,6 +28,10 @@ class SinkConfigError(WriterError):
     """The store cannot be used as configured (bad URL, locked file, refused schema change)."""
 
 
+class StoreLockedError(SinkConfigError):
+    """Another process holds the store's file (DuckDB allows one writer process per file)."""
+
+
 class UndecodableMessageError(WriterError):
     """A message body is not a stored report; it can never be written."""
 

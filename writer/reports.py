@@ -11,7 +11,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
-from writer.errors import SinkConfigError
+from writer.errors import SinkConfigError, StoreLockedError
 from writer.settings import DEFAULT_DATABASE
 from writer.sinks import duckdb_path
 
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports = latest_reports(path)
     except SinkConfigError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
-        if "another process" in str(e):
+        if isinstance(e, StoreLockedError):
             print(f"{PROG}: stop the writer (Ctrl-C in make run), then run this again", file=sys.stderr)
         return 1
     if settings.json_output:
