@@ -317,7 +317,8 @@ class CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has
     ``_adapter_emit_data`` is the hook through which a pika adapter receives
     every outgoing frame, in order; deferring the write to the end of the
     current loop iteration keeps that order and lets many publishes share a
-    system call.
+    system call. The hook is private to pika (hence the version cap in
+    pyproject.toml); tests/foundation/test_private_apis.py fails if it goes.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

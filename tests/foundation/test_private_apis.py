@@ -1,0 +1,65 @@
+"""The two private library hooks on the hot path still exist: an upgrade that removes one fails here, by name.
+
+``ingest.publisher.CoalescingConnection`` overrides pika's ``_adapter_emit_data``
+to write one loop iteration's frames with one ``send()``; ``runtime.logs``
+clears ``logging._srcfile`` so that no log call looks up its caller's source
+line. Either would otherwise stop working silently and cost only speed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from pika.adapters.asyncio_connection import AsyncioConnection
+
+from ingest.publisher import CoalescingConnection
+from runtime.logs import configure_logging
+
+
+def test_pika_still_sends_every_outgoing_frame_through_adapter_emit_data() -> None:
+    inherited = [cls for cls in AsyncioConnection.__mro__ if "_adapter_emit_data" in vars(cls)]
+
+    assert inherited, "pika no longer has _adapter_emit_data: CoalescingConnection overrides nothing"
+    assert list(inspect.signature(inherited[0]._adapter_emit_data).parameters) == ["self", "data"]
+    assert CoalescingConnection._adapter_emit_data is not inherited[0]._adapter_emit_data
+
+
+class Keep(logging.Handler):
+    """Keeps the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Keep ``record``."""
+        self.records.append(record)
+
+
+@pytest.fixture
+def _restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level, srcfile = root.handlers[:], root.level, logging._srcfile
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging._srcfile = srcfile
+
+
+@pytest.mark.usefixtures("_restore_logging")
+def test_clearing_logging_srcfile_still_skips_the_caller_lookup() -> None:
+    assert hasattr(logging, "_srcfile"), "logging no longer has _srcfile: configure_logging's switch does nothing"
+    keep = Keep()
+    configure_logging("INFO", stream=io.StringIO())
+    logging.getLogger().addHandler(keep)
+
+    logging.getLogger("spartakus.test").info("report sent")
+
+    [record] = keep.records
+    assert (record.pathname, record.lineno, record.funcName) == ("(unknown file)", 0, "(unknown function)")
+    assert json.loads(logging.getLogger().handlers[0].format(record))["message"] == "report sent"
