@@ -118,6 +118,7 @@ def test_a_second_process_on_the_same_file_fails_clearly_and_leaves_it_intact(tm
     script = f"from writer.duckdb_sink import DuckDbSink\nDuckDbSink({path!r})\n"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode != 0
+    assert "StoreLockedError" in result.stderr
     assert "open in another process" in result.stderr
     assert "one writer process per file" in result.stderr
     sink.write(rows(5))
