@@ -7,15 +7,8 @@ from datetime import timedelta
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-from runtime.settings import (
-    DEFAULT_AMQP_URL,
-    AmqpUrlFlag,
-    ConnectionNameFlag,
-    GoDuration,
-    LogLevelFlag,
-    QueueFlag,
-    settings_config,
-)
+from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, LogLevelFlag, QueueFlag
+from runtime.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
 
 

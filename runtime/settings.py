@@ -14,11 +14,10 @@ from datetime import timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, ValidationError
 from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, SettingsError
 
 ENV_PREFIX: Final = "SPARTAKUS_"
-DEFAULT_AMQP_URL: Final = "amqp://guest:guest@localhost:5672/"
 EXIT_CONFIG_ERROR: Final = 2
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
@@ -137,18 +136,3 @@ def _amqp_url(value: Any) -> Any:
 
 AmqpUrl = Annotated[str, BeforeValidator(_amqp_url)]
 """An ``amqp://`` or ``amqps://`` URL with a host, checked once at start-up."""
-
-
-# The broker flags every AMQP command takes, declared once. A settings class names a flag with one of these
-# types and gives its default (``DEFAULT_AMQP_URL``, the queue, its own connection name, ``"info"``).
-AmqpUrlFlag = Annotated[AmqpUrl, Field(description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")]
-QueueFlag = Annotated[str, Field(min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")]
-ConnectionNameFlag = Annotated[
-    str,
-    Field(
-        min_length=1,
-        description="AMQP connection name shown by the broker (the process id is appended). "
-        "[SPARTAKUS_CONNECTION_NAME]",
-    ),
-]
-LogLevelFlag = Annotated[LogLevel, Field(description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")]

@@ -20,14 +20,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
-from runtime.settings import (
-    DEFAULT_AMQP_URL,
-    AmqpUrlFlag,
-    ConfigError,
-    exit_config_error,
-    load_settings,
-    settings_config,
-)
+from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag
+from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
 
 PROG: Final = "python -m spartakus.run"
 COMPONENTS: Final = (sys.executable, "-m", "spartakus")
