@@ -90,14 +90,21 @@ def run_writer() -> Iterator[StartWriter]:
         assert not thread.is_alive(), "writer did not stop"
 
 
-def test_a_batch_refused_as_a_whole_is_split_until_the_bad_row_stands_alone(run_writer: StartWriter) -> None:
+def held_at_the_gate(run_writer: StartWriter, count: int) -> tuple[TwinBroker, list[bytes], MemorySink, Running]:
+    """A writer on ``count`` published reports, one batch, whose first write waits at the sink's gate."""
     broker = TwinBroker()
-    messages = bodies(8)
+    messages = bodies(count)
     broker.publish(*messages)
     sink = MemorySink()
     sink.gate = threading.Event()
-    stop, errors = run_writer(broker, sink, 8)
+    running = run_writer(broker, sink, count)
     assert sink.entered.wait(10)
+    return broker, messages, sink, running
+
+
+def test_a_batch_refused_as_a_whole_is_split_until_the_bad_row_stands_alone(run_writer: StartWriter) -> None:
+    broker, messages, sink, (stop, errors) = held_at_the_gate(run_writer, 8)
+    assert sink.gate is not None
     bad = sink.requests[0][5]
 
     def refuse(rows: Sequence[Row]) -> None:
@@ -141,13 +148,8 @@ def test_an_unusable_sink_configuration_stops_the_writer_and_returns_the_batch(
 def test_a_settlement_from_a_lost_session_is_dropped_and_the_redelivered_batch_is_written(
     run_writer: StartWriter,
 ) -> None:
-    broker = TwinBroker()
-    messages = bodies(4)
-    broker.publish(*messages)
-    sink = MemorySink()
-    sink.gate = threading.Event()
-    stop, errors = run_writer(broker, sink, 4)
-    assert sink.entered.wait(10)
+    broker, messages, sink, (stop, errors) = held_at_the_gate(run_writer, 4)
+    assert sink.gate is not None
     first = broker.sessions[0]
     first.lose()
     wait_until(lambda: len(broker.sessions) == 2 and broker.sessions[1].opened, timeout=10, what="a new session")
