@@ -177,6 +177,20 @@ class KubernetesCluster:
         version = info.get("gitVersion") if isinstance(info, dict) else None
         return version if isinstance(version, str) else ""
 
+    def namespace_uid(self, name: str) -> str:
+        """``metadata.uid`` from ``GET /api/v1/namespaces/<name>``."""
+        what = f"GET /api/v1/namespaces/{name}"
+        with _translated(what):
+            response = CoreV1Api(self._api_client).read_namespace(
+                name, _preload_content=False, _request_timeout=self._timeout
+            )
+            namespace = json.loads(_read(response))
+        metadata = namespace.get("metadata") if isinstance(namespace, dict) else None
+        uid = metadata.get("uid") if isinstance(metadata, dict) else None
+        if not isinstance(uid, str) or not uid:
+            raise ClusterError(f"{what}: the answer has no metadata.uid")
+        return uid
+
     def node_pages(self) -> Iterator[list[RawNode]]:
         """``GET /api/v1/nodes`` page by page, following ``continue`` until the list ends."""
         api = CoreV1Api(self._api_client)

@@ -6,19 +6,22 @@ a slot inside the period, derived deterministically from its cluster id, plus
 a little randomness. Two reports start at least half a period apart, so a
 restart just before the slot does not report twice in a row.
 
-Waiting is done on a ``threading.Event``: SIGTERM sets it and the wait ends
-at once.
+``run_periodically`` waits on a ``threading.Event``: SIGTERM sets it and the
+wait ends at once. It serves platforms without ``signal.sigtimedwait``; elsewhere
+``volunteer.scheduler`` runs the same schedule in a process of its own, which
+imports this module, so it loads nothing beyond the standard library's basics.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
-import threading
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    import threading
 
 MAX_JITTER_SECONDS: Final = 300.0
 JITTER_FRACTION: Final = 0.01
@@ -26,6 +29,10 @@ JITTER_FRACTION: Final = 0.01
 
 def slot_offset(cluster_id: str, period: float) -> float:
     """Seconds into each period (counted from the Unix epoch) at which ``cluster_id`` reports; in ``[0, period)``."""
+    # Imported here: hashlib maps OpenSSL (about 3.5 MiB), and the waiting scheduler imports this module for
+    # next_slot only, its slot being computed before it starts.
+    import hashlib  # noqa: PLC0415  # see the comment above
+
     digest = hashlib.sha256(cluster_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 * period
 

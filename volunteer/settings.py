@@ -11,9 +11,9 @@ from pydantic_settings import BaseSettings
 
 from runtime.settings import GoDuration, settings_config
 from schema.report import CLUSTER_ID_MAX
+from volunteer.plan import STDOUT
 
 DEFAULT_DATABASE = "https://spartakus.k8s.io"
-STDOUT = "stdout"
 
 
 class VolunteerSettings(BaseSettings):
@@ -25,7 +25,8 @@ class VolunteerSettings(BaseSettings):
     cluster_id: str = Field(
         min_length=1,
         max_length=CLUSTER_ID_MAX,
-        description="Identifier of this cluster, a UUID by convention. [SPARTAKUS_CLUSTER_ID]",
+        description="Identifier of this cluster, a UUID by convention; 'auto' derives one from the kube-system "
+        "namespace's UID. [SPARTAKUS_CLUSTER_ID]",
     )
     database: str = Field(
         default=DEFAULT_DATABASE,

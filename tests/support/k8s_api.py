@@ -1,9 +1,10 @@
-"""A wire-level stand-in for the Kubernetes API server: ``/version`` and paged ``/api/v1/nodes``.
+"""A wire-level stand-in for the Kubernetes API server: ``/version``, paged ``/api/v1/nodes`` and namespaces.
 
 It is a real HTTP server in a thread, so the official ``kubernetes`` client
 talks to it through an ordinary kubeconfig (``write_kubeconfig``), exactly as
 it would talk to a cluster. It honours ``limit`` and ``continue`` with opaque
-continue tokens and ``remainingItemCount``, can require a bearer token, can
+continue tokens and ``remainingItemCount``, serves ``GET /api/v1/namespaces/<name>``
+for the namespaces it is given (``kube-system`` by default, with a fixed UID), can require a bearer token, can
 serve over TLS (for the in-cluster code path), and can be scripted to fail.
 
 For benchmarks, ``prebuild_pages`` renders every page once so that the server
@@ -44,6 +45,7 @@ __all__ = [
     "generate_nodes",
     "make_node",
     "make_tls_files",
+    "namespace_object",
     "prebuild_pages",
     "sample_nodes",
     "status_body",
@@ -53,6 +55,8 @@ __all__ = [
 
 DEFAULT_GIT_VERSION: Final = "v1.31.1-gke.1678000"
 RESOURCE_VERSION: Final = "48151623"
+KUBE_SYSTEM_UID: Final = "6f0d3a52-9c1e-4b7a-8d2f-1e5c7b9a4d30"
+NAMESPACES_PATH: Final = "/api/v1/namespaces/"
 
 
 def version_info(git_version: str = DEFAULT_GIT_VERSION) -> dict[str, str]:
@@ -68,6 +72,23 @@ def version_info(git_version: str = DEFAULT_GIT_VERSION) -> dict[str, str]:
         "goVersion": "go1.22.6 X:boringcrypto",
         "compiler": "gc",
         "platform": "linux/amd64",
+    }
+
+
+def namespace_object(name: str, uid: str) -> dict[str, Any]:
+    """A ``Namespace`` as the API server serves it."""
+    return {
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "uid": uid,
+            "resourceVersion": "4",
+            "creationTimestamp": "2026-01-12T08:41:07Z",
+            "labels": {"kubernetes.io/metadata.name": name},
+        },
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
     }
 
 
@@ -184,6 +205,7 @@ class KubeApiStandIn:
         git_version: ``gitVersion`` served by ``/version``.
         token: when set, requests must carry ``Authorization: Bearer <token>``; others get 401.
         tls: a ``(certfile, keyfile)`` pair to serve HTTPS (see ``make_tls_files``).
+        namespaces: namespace name -> UID, served by ``/api/v1/namespaces/<name>``; others get 404.
     """
 
     def __init__(
@@ -196,8 +218,10 @@ class KubeApiStandIn:
         tls: tuple[Path, Path] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        namespaces: dict[str, str] | None = None,
     ) -> None:
         self.nodes: list[dict[str, Any]] = list(nodes)
+        self.namespaces = {"kube-system": KUBE_SYSTEM_UID} if namespaces is None else dict(namespaces)
         self.pages = pages
         self.git_version = git_version
         self.token = token
@@ -281,6 +305,12 @@ class KubeApiStandIn:
             return 200, json.dumps(version_info(self.git_version)).encode(), {}
         if path == "/api/v1/nodes":
             return self._node_page(query)
+        name = path.removeprefix(NAMESPACES_PATH)
+        if path.startswith(NAMESPACES_PATH) and name in self.namespaces:
+            return 200, json.dumps(namespace_object(name, self.namespaces[name])).encode(), {}
+        if path.startswith(NAMESPACES_PATH) and "/" not in name:
+            message = f'namespaces "{name}" not found'
+            return 404, json.dumps(status_body(404, "NotFound", message)).encode(), {}
         return (
             404,
             json.dumps(status_body(404, "NotFound", "the server could not find the requested resource")).encode(),
