@@ -151,8 +151,19 @@ def run(plan: Plan, *, rng: random.Random | None = None) -> int:
     jitter = rng or random.Random()  # noqa: S311  # spreading load, not security
     while _wait(STOP_SIGNALS, 0) is None:  # a stop may be pending from before the exec
         started = time.time()
-        if not Reporter(plan).wait():
-            break
+        try:
+            reporter = Reporter(plan)
+        except OSError as e:  # out of processes or memory: this report is lost, the next slot may do better
+            log(
+                "error",
+                "report",
+                outcome="failed",
+                error=f"cannot start the report process: {e}",
+                destination=plan.destination,
+            )
+        else:
+            if not reporter.wait():
+                break
         target = next_slot(last_start=started, now=time.time(), period=plan.period_s, offset=plan.slot_s)
         delay = target + jitter.uniform(0, max_jitter(plan.period_s)) - time.time()
         if _wait(STOP_SIGNALS, delay) is not None:

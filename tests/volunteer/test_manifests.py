@@ -62,7 +62,8 @@ def _pod(workload: Manifest) -> Manifest:
 
 
 def _volunteer(workload: Manifest) -> Manifest:
-    [container] = [c for c in _pod(workload)["containers"] if c["name"] == "volunteer"]
+    containers: list[Manifest] = _pod(workload)["containers"]
+    [container] = [c for c in containers if c["name"] == "volunteer"]
     return container
 
 
