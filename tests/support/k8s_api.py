@@ -305,17 +305,18 @@ class KubeApiStandIn:
             return 200, json.dumps(version_info(self.git_version)).encode(), {}
         if path == "/api/v1/nodes":
             return self._node_page(query)
-        name = path.removeprefix(NAMESPACES_PATH)
-        if path.startswith(NAMESPACES_PATH) and name in self.namespaces:
-            return 200, json.dumps(namespace_object(name, self.namespaces[name])).encode(), {}
-        if path.startswith(NAMESPACES_PATH) and "/" not in name:
-            message = f'namespaces "{name}" not found'
-            return 404, json.dumps(status_body(404, "NotFound", message)).encode(), {}
+        if path.startswith(NAMESPACES_PATH):
+            return self._namespace(path.removeprefix(NAMESPACES_PATH))
         return (
             404,
             json.dumps(status_body(404, "NotFound", "the server could not find the requested resource")).encode(),
             {},
         )
+
+    def _namespace(self, name: str) -> tuple[int, bytes, dict[str, str]]:
+        if name in self.namespaces:
+            return 200, json.dumps(namespace_object(name, self.namespaces[name])).encode(), {}
+        return 404, json.dumps(status_body(404, "NotFound", f'namespaces "{name}" not found')).encode(), {}
 
     def _node_page(self, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         try:
