@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from runtime.settings import load_settings
 from tests.support.collector import CollectorStandIn, Reply
 from tests.support.k8s_api import KUBE_SYSTEM_UID
 from tests.support.services import wait_until
 from tests.volunteer.commands import MODULE, VolunteerProcess, clean_env
+from volunteer.app import run as run_volunteer
 from volunteer.identity import cluster_id_from_uid
 from volunteer.plan import ENV_VAR, Plan, PlanError
 from volunteer.scheduler import STOP_GRACE_S
+from volunteer.settings import VolunteerSettings
 
 IDLE_RSS_LIMIT = 24 * 2**20
 # Shared objects that only the report machinery loads: pydantic, TLS, OpenSSL's hashes.
@@ -185,3 +189,26 @@ def test_the_scheduler_started_by_hand_says_how_to_start_the_volunteer(tmp_path:
     assert result.stderr.strip() == (
         f"spartakus volunteer: error: ${ENV_VAR} is not set: start the volunteer with 'spartakus volunteer'"
     )
+
+
+@pytest.mark.integration
+def test_with_a_stop_event_of_its_own_the_volunteer_runs_its_schedule_in_process(
+    kubeconfig: Path, collector: CollectorStandIn
+) -> None:
+    # The path for platforms without sigtimedwait, and for callers that embed the volunteer.
+    settings = load_settings(
+        VolunteerSettings,
+        ["--cluster-id=auto", "--period=1h", f"--database={collector.url}", f"--kubeconfig={kubeconfig}"],
+    )
+    stop = threading.Event()
+    outcome: list[int] = []
+    runner = threading.Thread(target=lambda: outcome.append(run_volunteer(settings, stop=stop)))
+    runner.start()
+    try:
+        [request] = collector.wait_for_reports(1, timeout=60)
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+
+    assert outcome == [0]
+    assert request.json()["clusterID"] == cluster_id_from_uid(KUBE_SYSTEM_UID)
