@@ -23,8 +23,10 @@ from importlib import metadata
 from typing import Any, Final
 
 from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
+from ingest.budget import SMALL_REQUEST, Lease, MemoryBudget, OverBudgetError
 from ingest.errors import RequestError, detail
 from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ingest.memory import HeapTrimmer
 from ingest.metrics import IngestMetrics
 from ingest.openapi import openapi_bytes
 from ingest.ports import Publisher, PublishError
@@ -88,6 +90,8 @@ class IngestApp:
         limits: body size caps.
         retry_after: seconds announced with a 503.
         shutdown_timeout: seconds the publisher gets to collect confirms still in flight at shutdown.
+        budget: the memory requests in flight may hold (see ``ingest.budget``); unbounded if None.
+        trimmer: gives memory back to the system after a large request.
     """
 
     def __init__(
@@ -98,7 +102,12 @@ class IngestApp:
         limits: BodyLimits,
         retry_after: int,
         shutdown_timeout: float,
+        budget: MemoryBudget | None = None,
+        trimmer: HeapTrimmer | None = None,
     ) -> None:
+        self._budget = budget or MemoryBudget(2**62, small_reserve=0)
+        self._trimmer = trimmer or HeapTrimmer()
+        metrics.track_budget(lambda: self._budget.in_use)
         self._publisher = publisher
         self._metrics = metrics
         self._limits = limits
@@ -162,20 +171,30 @@ class IngestApp:
                 content_encoding = value
             elif name == b"content-length":
                 declared_length = value
+        lease = self._budget.lease()
         try:
             check_media_type(content_type)
             gzip = is_gzip(content_encoding)
+            declared = content_length(declared_length)
+            if declared is not None and declared <= self._limits.max_raw:
+                lease.take(declared)  # before reading: a refusal costs no body
             document, received = await read_body(
                 receive,
-                declared=content_length(declared_length),
+                declared=declared,
                 gzip=gzip,
                 limits=self._limits,
                 count=self._metrics.bytes_received.inc,
+                hold=lease.grow_to,
             )
-            accepted = await self._accept(document)
+            accepted = await self._accept(document, lease)
+            del document
+            # What publishing holds: the body, and pika's frames of it until they are written.
+            lease.shrink_to(2 * len(accepted.envelope.body))
             await self._publisher.publish(accepted.envelope)
         except RequestError as e:
             return _client_error(e)
+        except OverBudgetError as e:
+            return self._over_budget(e, lease)
         except PublishError as e:
             problem = {"error": e.reason, "details": [detail(str(e))]}
             outcome = json_outcome(503, problem, error=e.reason, reason=str(e))
@@ -183,15 +202,29 @@ class IngestApp:
             return outcome
         except ClientDisconnectedError:
             return Outcome(CLIENT_CLOSED, fields={"error": "client closed the connection"})
+        finally:
+            lease.release()
+            if lease.largest > SMALL_REQUEST:
+                self._trimmer.request()
         return Outcome(204, fields={"report_id": accepted.report_id, "bytes": received})
 
-    async def _accept(self, document: bytes) -> Accepted:
+    def _over_budget(self, error: OverBudgetError, lease: Lease) -> Outcome:
+        problem = {"error": "gateway busy", "details": [detail("too many large reports in flight; retry later")]}
+        outcome = json_outcome(
+            503, problem, error="memory budget", in_use=error.in_use, wanted=error.wanted, held=lease.held
+        )
+        # The body may be unread: closing is the only way to stop its upload.
+        outcome.headers += [(b"retry-after", self._retry_after), (b"connection", b"close")]
+        return outcome
+
+    async def _accept(self, document: bytes | bytearray, lease: Lease) -> Accepted:
         received_at = datetime.now(UTC)
         if len(document) <= LARGE_DOCUMENT:
-            return accept_report(document, received_at=received_at)
+            return accept_report(document, received_at=received_at, reserve=lease.take)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._large_documents, functools.partial(accept_report, document, received_at=received_at)
+            self._large_documents,
+            functools.partial(accept_report, document, received_at=received_at, reserve=lease.take),
         )
 
     def _healthz(self) -> Outcome:

@@ -8,6 +8,12 @@ caps whatever the client sends:
 - the inflated cap is checked while inflating, with ``zlib``'s ``max_length``:
   a small gzip body that would inflate to gigabytes produces at most cap + 1
   bytes before it is refused.
+
+The caller's ``hold`` is told what the body holds after each chunk (the bytes
+kept, and for gzip the bytes received as well), so that the memory budget
+can refuse a request before the bytes are kept. A body of several chunks is
+gathered in one ``bytearray``, which grows in place: the whole body is never
+copied to join its pieces.
 """
 
 from __future__ import annotations
@@ -74,9 +80,17 @@ def content_length(value: bytes | None) -> int | None:
 
 
 async def read_body(
-    receive: Receive, *, declared: int | None, gzip: bool, limits: BodyLimits, count: Callable[[int], None]
-) -> tuple[bytes, int]:
+    receive: Receive,
+    *,
+    declared: int | None,
+    gzip: bool,
+    limits: BodyLimits,
+    count: Callable[[int], None],
+    hold: Callable[[int], None] = lambda _total: None,
+) -> tuple[bytes | bytearray, int]:
     """Read the whole request body within the caps; ``count`` is told the size of each chunk received.
+
+    ``hold`` is told the bytes the body holds so far before they are kept, and may raise to stop reading.
 
     Returns:
         The body (inflated when ``gzip``) and the number of bytes received as sent.
@@ -98,7 +112,7 @@ async def read_body(
         count(len(chunk))
         if received > limits.max_raw:
             raise _too_large(limits.max_raw, "request body")
-        sink.feed(chunk)
+        sink.feed(chunk, hold)
         if not message.get("more_body", False):
             return sink.finish(), received
 
@@ -110,19 +124,27 @@ class _Collector:
     """
 
     def __init__(self, limit: int) -> None:
-        self._chunks: list[bytes] = []
+        self._first = b""
+        self._rest: bytearray | None = None
         self._limit = limit
         self._size = 0
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, hold: Callable[[int], None]) -> None:
         self._size += len(chunk)
         if self._size > self._limit:
             raise _too_large(self._limit, "request body")
-        if chunk:
-            self._chunks.append(chunk)
+        hold(self._size)
+        if self._rest is not None:
+            self._rest += chunk
+        elif self._first:
+            self._rest = bytearray(self._first)
+            self._rest += chunk
+            self._first = b""
+        else:
+            self._first = chunk
 
-    def finish(self) -> bytes:
-        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+    def finish(self) -> bytes | bytearray:
+        return self._first if self._rest is None else self._rest
 
 
 class _Inflater:
@@ -132,9 +154,11 @@ class _Inflater:
         self._inflater = zlib.decompressobj(wbits=_GZIP_WBITS)
         self._limit = limit
         self._size = 0
-        self._parts: list[bytes] = []
+        self._received = 0
+        self._out = bytearray()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes, hold: Callable[[int], None]) -> None:
+        self._received += len(chunk)
         data = chunk
         while data:
             if self._inflater.eof:
@@ -148,13 +172,14 @@ class _Inflater:
             self._size += len(out)
             if self._size > self._limit:
                 raise _too_large(self._limit, "inflated body")
-            self._parts.append(out)
+            hold(self._received + self._size)
+            self._out += out
             data = self._inflater.unconsumed_tail or self._inflater.unused_data
 
-    def finish(self) -> bytes:
+    def finish(self) -> bytes | bytearray:
         if not self._inflater.eof:
             raise RequestError(400, "invalid gzip body", [detail("the gzip stream is truncated")])
-        return b"".join(self._parts)
+        return self._out
 
 
 def _too_large(limit: int, what: str) -> RequestError:

@@ -55,6 +55,11 @@ class IngestMetrics:
             "Request body bytes received on POST /api/v1, as sent (before gzip inflation).",
             registry=self.registry,
         )
+        self.budget_in_use = Gauge(
+            "spartakus_ingest_inflight_bytes",
+            "Bytes of memory requests in flight hold or will hold, counted against --max-inflight-bytes.",
+            registry=self.registry,
+        )
         self.published = Counter(
             "spartakus_ingest_reports_published",
             "Reports the broker confirmed.",
@@ -71,6 +76,10 @@ class IngestMetrics:
     def track_in_flight(self, source: Callable[[], float]) -> None:
         """Read the in-flight gauge from ``source`` at scrape time (no cost per publish)."""
         self.in_flight.set_function(source)
+
+    def track_budget(self, source: Callable[[], float]) -> None:
+        """Read the in-flight bytes gauge from ``source`` at scrape time."""
+        self.budget_in_use.set_function(source)
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""

@@ -12,7 +12,7 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One report ready to publish: the normalised JSON body and what goes in the AMQP properties."""
+    """One report ready to publish: the normalised JSON body (maybe compressed) and what goes in the AMQP properties."""
 
     body: bytes
     message_id: str
@@ -20,6 +20,8 @@ class Envelope:
     """Receive time, ISO 8601 in UTC; carried in a header as well as in the body."""
     timestamp: int
     """Receive time in Unix seconds, for the AMQP ``timestamp`` property."""
+    content_encoding: str | None = None
+    """``gzip`` when ``body`` is compressed (see ``schema.message``)."""
 
 
 class PublishError(Exception):

@@ -341,6 +341,7 @@ class CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has
 def _properties(envelope: Envelope) -> Any:
     return pika.BasicProperties(
         content_type=CONTENT_TYPE,
+        content_encoding=envelope.content_encoding,
         delivery_mode=PERSISTENT,
         message_id=envelope.message_id,
         timestamp=envelope.timestamp,

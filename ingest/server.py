@@ -24,6 +24,7 @@ import uvicorn
 
 from ingest.app import IngestApp
 from ingest.body import BodyLimits
+from ingest.budget import MemoryBudget
 from ingest.metrics import IngestMetrics
 from ingest.publisher import AmqpPublisher
 from ingest.settings import IngestSettings
@@ -51,6 +52,7 @@ def build_app(settings: IngestSettings) -> IngestApp:
         limits=BodyLimits(max_raw=settings.max_body_bytes, max_decompressed=settings.max_decompressed_bytes),
         retry_after=settings.retry_after,
         shutdown_timeout=settings.shutdown_timeout.total_seconds(),
+        budget=MemoryBudget(settings.max_inflight_bytes, small_reserve=settings.max_inflight_bytes // 8),
     )
 
 

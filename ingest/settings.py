@@ -21,21 +21,30 @@ class IngestSettings(BaseSettings):
     port: int = Field(default=8080, ge=0, le=65535, description="Port to listen on. [SPARTAKUS_PORT]")
     amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
     queue: QueueFlag = DEFAULT_QUEUE
-    # A realistic node is about 400 bytes of JSON: a cluster of 65,000 nodes
-    # (above Kubernetes' supported 5,000, at the size of the largest managed
-    # clusters) sends some 26 MB, which fits the 32 MiB document cap, and its
-    # gzip body (volunteer --gzip) fits the 16 MiB raw cap. Both caps bound the
-    # work and memory one body can cost (validation takes several hundred bytes
-    # per node; bodies above 256 KiB are validated one at a time off the loop).
+    # A realistic node is 400-800 bytes of JSON (more with a dozen capacity
+    # entries): a cluster of 65,000 nodes, the size of the largest managed
+    # clusters, sends 26-52 MB, and the original Go volunteer sends it
+    # uncompressed. Both caps admit it; the memory budget below, not the caps,
+    # bounds what bodies in flight cost together.
     max_body_bytes: int = Field(
-        default=16 * 1024 * 1024,
+        default=64 * 1024 * 1024,
         gt=0,
         description="Largest accepted request body as sent (before gzip inflation). [SPARTAKUS_MAX_BODY_BYTES]",
     )
     max_decompressed_bytes: int = Field(
-        default=32 * 1024 * 1024,
+        default=64 * 1024 * 1024,
         gt=0,
         description="Largest accepted JSON document, after gzip inflation if any. [SPARTAKUS_MAX_DECOMPRESSED_BYTES]",
+    )
+    # A gateway idles at about 60 MB; 256 MiB of requests in flight, plus
+    # what the allocator keeps between them, fits a 512 MiB pod. One largest
+    # body (64 MiB) costs about 90 MiB in all, so several are validated at once.
+    max_inflight_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=16 * 1024 * 1024,
+        description="Memory that requests in flight may hold together (bodies as they arrive or inflate, and "
+        "their validation); over it, 503 + Retry-After. One eighth is kept for reports under 1 MiB. "
+        "[SPARTAKUS_MAX_INFLIGHT_BYTES]",
     )
     confirm_timeout: GoDuration = Field(
         default=timedelta(seconds=5),

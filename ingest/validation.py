@@ -21,32 +21,60 @@ Validation stops at the first bad entry of each list (the schema's
 ``fail_fast``), and a body with more than ``MAX_CONTAINERS`` objects and arrays
 is refused before any parsing: memory per parsed object, not bytes, is what a
 document costs.
+
+A document over ``SLICED_ABOVE`` bytes goes through the same two passes a
+slice at a time (``ingest.slices`` finds the slices): its ``nodes`` and
+``extensions`` lists in runs of ``SLICE_BYTES``, each parsed, validated,
+normalised and handed to the compressor before the next, and the rest of the
+report as one small document. The published body is the same normalised
+report either way; only its memory differs, a few megabytes above the
+document itself instead of ten times its size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 
 import orjson
-from pydantic import ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticSerializationError
 
 from ingest.errors import RequestError, clip, detail
 from ingest.ports import Envelope
-from schema.report import StoredReport, dump_report, parse_report
+from ingest.slices import Layout, ListMember, TooManyElementsError, split_members
+from schema.message import MAX_MESSAGE_BYTES, MessageTooLargeError, encode_body
+from schema.report import Extension, Node, Report, StoredReport, dump_report, parse_report
 
 MAX_DETAILS: Final = 20
 """Most schema violations listed in one 422; the count of the rest is given."""
-MAX_CONTAINERS: Final = 1_000_000
+MAX_CONTAINERS: Final = 2_000_000
 """Most objects plus arrays in one document, counted as ``{`` and ``[`` bytes (strings included) before parsing.
 
-32 MiB of minimal nodes (``{"id":"a"}``, three million of them) took 2.1 GB
-and 24 s of CPU to validate. A real report of 65,000 nodes holds some 600,000
-objects (the nodes and their capacity entries), well within this cap; at the
-cap, a body costs at most about 700 MB.
+It bounds the CPU a document costs (some 2 µs per object). A real report of
+65,000 nodes with a dozen capacity entries each holds some 910,000 objects;
+a 100,000-node cluster some 1.4 million.
 """
+MAX_LIST_ENTRIES: Final = 200_000
+"""Most nodes (or extensions) in one report: three times the largest clusters on offer.
+
+A body of a million minimal nodes (``{"id":"a"}``, 11 MB, 21 KB gzipped) is
+refused once 200,001 have been counted, in a fraction of a second.
+"""
+SLICED_ABOVE: Final = 256 * 1024
+"""Documents larger than this are validated a slice at a time."""
+SLICE_BYTES: Final = 256 * 1024
+"""Target size of one slice of a list; validating one costs a few megabytes at most."""
+WHOLE_COST_PER_BYTE: Final = 10
+WHOLE_COST_PER_CONTAINER: Final = 800
+"""Memory validating a document whole costs: per byte and per object or array (measured: 700 bytes each)."""
+SLICED_COST: Final = 8 * 1024 * 1024
+"""Memory validating one slice, plus the bookkeeping of the slices, costs at most."""
+
+Reserve = Callable[[int], None]
+"""Called with the bytes of memory validation is about to take; raises if the gateway cannot afford it."""
 
 _NOT_AN_OBJECT: Final = {"field": "$", "message": "the report must be a JSON object", "type": "model_type"}
 
@@ -59,36 +87,118 @@ class Accepted:
     envelope: Envelope
 
 
-def accept_report(document: bytes, *, received_at: datetime) -> Accepted:
+def accept_report(
+    document: bytes | bytearray, *, received_at: datetime, reserve: Reserve = lambda _cost: None
+) -> Accepted:
     """Check and validate ``document``; the stored body carries ``received_at`` as ``receivedAt``.
+
+    ``reserve`` is told the memory validation will take before it is taken.
 
     Raises:
         RequestError: 400 when the body is not strict JSON, 413 over ``MAX_CONTAINERS``, 422 when it breaks the schema.
     """
     containers = document.count(b"{") + document.count(b"[")
     if containers > MAX_CONTAINERS:
-        raise RequestError(
-            413, "report too large", [detail(f"the report holds more than {MAX_CONTAINERS} JSON objects and arrays")]
-        )
+        raise _too_large(f"the report holds more than {MAX_CONTAINERS} JSON objects and arrays")
+    layout = None
+    if len(document) > SLICED_ABOVE:
+        try:
+            layout = split_members(document, slice_bytes=SLICE_BYTES, max_elements=MAX_LIST_ENTRIES)
+        except TooManyElementsError as e:
+            raise _too_large(str(e)) from e
+    if layout is None:
+        reserve(whole_cost(document, containers))
+        report = _validate_whole(document, received_at)
+        pieces: Iterator[bytes] = iter([_dump(report)])
+    else:
+        reserve(SLICED_COST + min(len(document), MAX_MESSAGE_BYTES) + whole_cost(layout.rest))
+        report = _validate_whole(layout.rest, received_at)
+        pieces = _sliced_pieces(document, layout, _dump(report))
+    try:
+        encoded = encode_body(pieces)
+    except MessageTooLargeError as e:
+        raise _too_large(f"the normalised report exceeds {MAX_MESSAGE_BYTES} bytes even gzip-compressed") from e
+    stamp = received_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    envelope = Envelope(
+        body=encoded.body,
+        message_id=report.id,
+        received_at=stamp,
+        timestamp=int(received_at.timestamp()),
+        content_encoding=encoded.content_encoding,
+    )
+    return Accepted(report_id=report.id, envelope=envelope)
+
+
+def whole_cost(document: bytes | bytearray, containers: int | None = None) -> int:
+    """Memory that validating ``document`` in one piece may take, in bytes."""
+    if containers is None:
+        containers = document.count(b"{") + document.count(b"[")
+    return len(document) * WHOLE_COST_PER_BYTE + containers * WHOLE_COST_PER_CONTAINER
+
+
+def _validate_whole(document: bytes | bytearray, received_at: datetime) -> StoredReport:
     if not isinstance(check_strict(document), dict):
         raise RequestError(422, "invalid report", [dict(_NOT_AN_OBJECT)])
     try:
         # An empty or implausible timestamp becomes the receive time.
         wire = parse_report(document, received_at=received_at)
-        # The wire model ignores a receivedAt sent by the client: the gateway's clock is the one stored.
-        report = StoredReport.model_construct(
-            wire.model_fields_set | {"received_at"}, **wire.__dict__, received_at=received_at
-        )
-        body = dump_report(report)
     except ValidationError as e:
         raise _refusal(e) from e
-    except PydanticSerializationError as e:  # orjson refuses lone surrogates; this stays as a safety net
-        raise RequestError(400, "invalid JSON", [detail("a string holds a lone UTF-16 surrogate escape")]) from e
     except RecursionError as e:
         raise RequestError(400, "invalid JSON", [detail("nesting too deep")]) from e
-    stamp = received_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
-    envelope = Envelope(body=body, message_id=report.id, received_at=stamp, timestamp=int(received_at.timestamp()))
-    return Accepted(report_id=report.id, envelope=envelope)
+    # The wire model ignores a receivedAt sent by the client: the gateway's clock is the one stored.
+    return StoredReport.model_construct(wire.model_fields_set | {"received_at"}, **wire.__dict__, received_at=received_at)
+
+
+def _dump(report: Report) -> bytes:
+    try:
+        return dump_report(report)
+    except PydanticSerializationError as e:  # orjson refuses lone surrogates; this stays as a safety net
+        raise RequestError(400, "invalid JSON", [detail("a string holds a lone UTF-16 surrogate escape")]) from e
+
+
+_ADAPTERS: Final[dict[str, TypeAdapter[list[Node]] | TypeAdapter[list[Extension]]]] = {
+    "nodes": TypeAdapter(Annotated[list[Node], Field(fail_fast=True)]),
+    "extensions": TypeAdapter(Annotated[list[Extension], Field(fail_fast=True)]),
+}
+
+
+def _sliced_pieces(document: bytes | bytearray, layout: Layout, head: bytes) -> Iterator[bytes]:
+    """The normalised report: ``head`` (the rest, normalised) with each list's slices validated and put back."""
+    # The dump orders fields as the model does, whatever order the sender used.
+    places = sorted((head.index(b'"' + member.key.encode() + b'":[') + len(member.key) + 4, member) for member in layout.members)
+    pos = 0
+    for at, member in places:
+        yield head[pos:at]
+        yield from _slice_pieces(document, member)
+        pos = at
+    yield head[pos:]
+
+
+def _slice_pieces(document: bytes | bytearray, member: ListMember) -> Iterator[bytes]:
+    adapter = _ADAPTERS[member.key]
+    for number, (start, end, first) in enumerate(member.slices):
+        text = b"[" + document[start:end] + b"]"
+        try:
+            check_strict(text)
+            items = adapter.validate_json(text)
+            normalised = adapter.dump_json(items, by_alias=True, exclude_none=True)  # type: ignore[arg-type]  # the adapter's own output
+        except ValidationError as e:
+            raise _refusal(e, (member.key, first)) from e
+        except PydanticSerializationError as e:
+            raise RequestError(400, "invalid JSON", [detail("a string holds a lone UTF-16 surrogate escape")]) from e
+        except RequestError as e:
+            raise RequestError(400, "invalid JSON", [detail(f"in {member.key}[{first}...]: {_first(e)}")]) from e
+        del items, text
+        yield normalised[1:-1] if number == 0 else b"," + normalised[1:-1]
+
+
+def _first(error: RequestError) -> str:
+    return str(error.details[0]["message"]) if error.details else error.error
+
+
+def _too_large(why: str) -> RequestError:
+    return RequestError(413, "report too large", [detail(why)])
 
 
 def check_strict(document: bytes) -> object:
@@ -116,18 +226,21 @@ def _explain(document: bytes, error: orjson.JSONDecodeError) -> str:
     return message
 
 
-def _refusal(error: ValidationError) -> RequestError:
+def _refusal(error: ValidationError, within: tuple[str, int] | None = None) -> RequestError:
+    """A 400 or 422 for ``error``; ``within`` names the list and index of a slice's first element."""
     problems = error.errors(include_url=False, include_context=False)
     if problems and problems[0]["type"] == "json_invalid":
         # What orjson let through and pydantic's parser did not: nesting between 200 and 1,024 deep.
         return RequestError(400, "invalid JSON", [detail(clip(problems[0]["msg"]))])
-    return RequestError(422, "invalid report", _violations(error))
+    return RequestError(422, "invalid report", _violations(error, within))
 
 
-def _violations(error: ValidationError) -> list[dict[str, object]]:
+def _violations(error: ValidationError, within: tuple[str, int] | None = None) -> list[dict[str, object]]:
     details: list[dict[str, object]] = []
     for item in error.errors(include_url=False, include_context=False)[:MAX_DETAILS]:
         loc = item["loc"]
+        if within is not None and loc and isinstance(loc[0], int):
+            loc = (within[0], within[1] + loc[0], *loc[1:])
         entry: dict[str, object] = {"field": _path(loc), "message": clip(item["msg"]), "type": item["type"]}
         if _is_extension_name(loc) and isinstance(item.get("input"), str):
             entry["extension"] = clip(item["input"])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from schema.message import decode_body
 from tests.support.amqp import blocking_channel
 
 
@@ -14,6 +16,10 @@ class Delivered:
 
     body: bytes
     properties: Any
+
+    def report(self) -> Any:
+        """The stored report: the body parsed, inflated first when it is gzip."""
+        return json.loads(decode_body(self.body, self.properties.content_encoding))
 
 
 def take_all(amqp_url: str, queue: str) -> list[Delivered]:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from ingest.errors import RequestError
-from ingest.validation import MAX_CONTAINERS, MAX_DETAILS, _violations, accept_report
+from ingest.validation import MAX_CONTAINERS, MAX_DETAILS, MAX_LIST_ENTRIES, _violations, accept_report
 from schema.report import SCHEMA_VERSION, derive_report_id
 from tests.ingest.gateway import go_volunteer_report
 from tests.ingest.hostile import nested
@@ -140,8 +140,8 @@ def test_a_schema_violation_is_422_with_field_paths_and_the_offending_extension_
     assert "Bad Key!" in str(fields["$.extensions[1].name"]["message"])
 
 
-def test_a_report_with_a_million_broken_nodes_stops_at_the_first() -> None:
-    body = b'{"clusterID":"x","nodes":[' + b",".join([b"{}"] * (MAX_CONTAINERS - 2)) + b"]}"
+def test_a_report_with_the_most_broken_nodes_allowed_stops_at_the_first() -> None:
+    body = b'{"clusterID":"x","nodes":[' + b",".join([b"{}"] * MAX_LIST_ENTRIES) + b"]}"
 
     error = refused(body)
 
