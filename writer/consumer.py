@@ -40,6 +40,8 @@ class Delivery:
     headers: Mapping[str, Any]
     properties: Any
     """The client's message properties, reused only by this module when dead-lettering."""
+    content_encoding: str | None = None
+    """``gzip`` for a compressed body (``schema.message``); None for plain JSON."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class DeadMessage:
     reason: str
     headers: Mapping[str, Any]
     body: bytes
+    content_encoding: str | None = None
 
 
 @contextlib.contextmanager
@@ -138,7 +141,9 @@ class BrokerSession:
     def _deliver(self, _channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes) -> None:
         tag: int = method.delivery_tag
         self._tracker.delivered(tag)
-        self._on_delivery(Delivery(tag, body, properties.message_id, _headers(properties), properties))
+        self._on_delivery(
+            Delivery(tag, body, properties.message_id, _headers(properties), properties, properties.content_encoding)
+        )
 
     def _conn(self) -> BlockingConnection:
         if self._connection is None:
@@ -244,7 +249,9 @@ def browse_dead(url: str, queue: str, *, limit: int) -> tuple[int, list[DeadMess
             if method is None:
                 break
             headers = _headers(properties)
-            messages.append(DeadMessage(properties.message_id, _dead_reason(headers), headers, body))
+            messages.append(
+                DeadMessage(properties.message_id, _dead_reason(headers), headers, body, properties.content_encoding)
+            )
     return total, messages
 
 

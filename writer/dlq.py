@@ -1,7 +1,8 @@
 """``spartakus dlq list|replay``: look at dead-lettered reports, or move them back after a fix.
 
 ``list`` prints one JSON object a line (report id, reason, receive time,
-size) and leaves every message in place. ``replay`` publishes each message
+size, and the size of the report once inflated when the body is gzip) and
+leaves every message in place. ``replay`` publishes each message
 back to the main queue with a confirm, without the error header, and only
 then removes it from ``<queue>.dead``.
 """
@@ -12,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from schema.message import MessageEncodingError, decode_body
 from schema.topology import RECEIVED_AT_HEADER, dead_letter_queue_name
 from writer.consumer import DeadMessage, browse_dead, replay_dead
 
@@ -25,12 +27,19 @@ def _text(value: object) -> str | None:
 def describe(message: DeadMessage) -> dict[str, Any]:
     """The line ``dlq list`` prints for ``message``."""
     headers: Mapping[str, Any] = message.headers
-    return {
+    line: dict[str, Any] = {
         "reportID": message.message_id,
         "reason": message.reason,
         "receivedAt": _text(headers.get(RECEIVED_AT_HEADER)),
         "bytes": len(message.body),
     }
+    if message.content_encoding:
+        line["contentEncoding"] = message.content_encoding
+        try:
+            line["reportBytes"] = len(decode_body(message.body, message.content_encoding))
+        except MessageEncodingError as e:
+            line["reportBytes"], line["decodeError"] = None, str(e)
+    return line
 
 
 def list_dead(*, amqp_url: str, queue: str, limit: int, out: TextIO, err: TextIO) -> int:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
+from schema.message import MessageEncodingError, decode_body
 from schema.report import StoredReport
 from writer.errors import UndecodableMessageError
 
@@ -50,19 +51,22 @@ def _explain(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode_report(body: bytes, *, received_at_header: object = None) -> Row:
+def decode_report(body: bytes, *, received_at_header: object = None, content_encoding: str | None = None) -> Row:
     """Validate a message body as a ``StoredReport`` and render the row.
 
     ``received_at_header`` (``x-spartakus-received-at``) fills ``receivedAt``
     when the body lacks it, and is the reference time for a missing timestamp.
+    A body with ``content_encoding`` gzip is inflated first.
 
     Raises:
-        UndecodableMessageError: the body is not JSON or not a valid stored report.
+        UndecodableMessageError: the body is not JSON or not a valid stored report, or cannot be inflated.
     """
     header_time = _received_at(received_at_header)
     context = {"received_at": header_time or datetime.now(UTC)}
     try:
-        report = StoredReport.model_validate_json(body, context=context)
+        report = StoredReport.model_validate_json(decode_body(body, content_encoding), context=context)
+    except MessageEncodingError as e:
+        raise UndecodableMessageError(f"undecodable report: {e}") from e
     except ValidationError as e:
         raise UndecodableMessageError(f"undecodable report: {_explain(e)}") from e
     if report.received_at is None:

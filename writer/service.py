@@ -228,7 +228,11 @@ class Writer:
 
     def _on_delivery(self, delivery: Delivery) -> None:
         try:
-            row = decode_report(delivery.body, received_at_header=delivery.headers.get(RECEIVED_AT_HEADER))
+            row = decode_report(
+                delivery.body,
+                received_at_header=delivery.headers.get(RECEIVED_AT_HEADER),
+                content_encoding=delivery.content_encoding,
+            )
         except UndecodableMessageError as e:
             self._poison.append((delivery, str(e)))
             return
