@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import gzip
 import json
-import uuid
 
 from ingest.settings import IngestSettings
-from ingest.validation import MAX_CONTAINERS
-from tests.ingest.gateway import go_volunteer_report
-
-LARGEST_CLUSTER = 65_000
-"""Nodes in the largest managed Kubernetes clusters on offer."""
+from ingest.validation import MAX_CONTAINERS, MAX_LIST_ENTRIES
+from tests.ingest.large import CAPACITY, LARGEST_CLUSTER, largest_cluster_report
 
 
-def test_a_65000_node_report_fits_the_default_caps_gzipped_and_inflated() -> None:
-    report = go_volunteer_report()
-    node = report["nodes"][0]
-    report["nodes"] = [{**node, "id": uuid.uuid4().hex} for _ in range(LARGEST_CLUSTER)]
-    document = json.dumps(report).encode()
+def test_a_65000_node_report_with_a_dozen_capacity_entries_fits_the_default_caps_as_sent_and_gzipped() -> None:
+    document = largest_cluster_report("largest")
+    nodes = json.loads(document)["nodes"]
     fields = IngestSettings.model_fields
 
-    assert len(document) > 20_000_000  # a realistic node is a few hundred bytes
+    assert (len(nodes), len(nodes[0]["capacity"])) == (LARGEST_CLUSTER, len(CAPACITY)) == (65_000, 12)
+    assert len(document) > 45_000_000  # a realistic node with a dozen capacity entries is some 780 bytes
+    assert len(document) <= fields["max_body_bytes"].default  # the Go volunteer sends it uncompressed
     assert len(document) <= fields["max_decompressed_bytes"].default
     assert len(gzip.compress(document, 1)) <= fields["max_body_bytes"].default
     assert document.count(b"{") + document.count(b"[") <= MAX_CONTAINERS
+    assert len(nodes) <= MAX_LIST_ENTRIES
