@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,16 @@ class Gateway:
     log_path: Path
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        timeout: float = 15,
     ) -> Response:
         """One request on a fresh connection."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             # The gateway may answer (413) and close before taking the whole body; read that answer.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -60,9 +66,11 @@ class Gateway:
         finally:
             connection.close()
 
-    def post(self, body: bytes, headers: Mapping[str, str] | None = None, path: str = "/api/v1") -> Response:
+    def post(
+        self, body: bytes, headers: Mapping[str, str] | None = None, path: str = "/api/v1", *, timeout: float = 15
+    ) -> Response:
         """POST ``body``; JSON content type unless ``headers`` say otherwise."""
-        return self.request("POST", path, body, JSON_HEADERS if headers is None else headers)
+        return self.request("POST", path, body, JSON_HEADERS if headers is None else headers, timeout=timeout)
 
     def post_report(self, report: Mapping[str, Any]) -> Response:
         """POST ``report`` as the Go volunteer does: plain JSON, application/json."""
@@ -111,8 +119,18 @@ def _clean_environment() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_gateway(amqp_url: str, queue: str, args: Sequence[str] = (), *, ready: bool = True) -> Iterator[Gateway]:
-    """Start a gateway, wait until it answers (and, with ``ready``, until its broker channel is open)."""
+def running_gateway(
+    amqp_url: str,
+    queue: str,
+    args: Sequence[str] = (),
+    *,
+    ready: bool = True,
+    preexec: Callable[[], None] | None = None,
+) -> Iterator[Gateway]:
+    """Start a gateway, wait until it answers (and, with ``ready``, until its broker channel is open).
+
+    ``preexec`` runs in the child before the gateway starts, e.g. to join a memory cgroup.
+    """
     port = free_port()
     name = f"test-ingest-{uuid.uuid4().hex[:10]}"
     with tempfile.TemporaryDirectory(prefix="ingest-test-") as tmp:
@@ -120,7 +138,13 @@ def running_gateway(amqp_url: str, queue: str, args: Sequence[str] = (), *, read
         command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name, *args]
         with log_path.open("wb") as log_file:
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log_file, env=_clean_environment())
+            process = subprocess.Popen(
+                command,
+                stdout=subprocess.DEVNULL,
+                stderr=log_file,
+                env=_clean_environment(),
+                preexec_fn=preexec,  # noqa: PLW1509  # only writes the child's pid to a cgroup file
+            )
         gateway = Gateway(process, port, queue, name, log_path)
         try:
             probe = gateway.is_ready if ready else (lambda: _answers(gateway))
