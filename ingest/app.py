@@ -25,8 +25,8 @@ from typing import Any, Final
 from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
 from ingest.budget import SMALL_REQUEST, Lease, MemoryBudget, OverBudgetError
 from ingest.errors import RequestError, detail
-from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ingest.memory import HeapTrimmer
+from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ingest.metrics import IngestMetrics
 from ingest.openapi import openapi_bytes
 from ingest.ports import Publisher, PublishError

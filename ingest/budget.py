@@ -80,9 +80,7 @@ class MemoryBudget:
             )
         with self._lock:
             if self._in_use + amount > ceiling:
-                raise OverBudgetError(
-                    "the gateway is at its memory budget", in_use=self._in_use, wanted=amount
-                )
+                raise OverBudgetError("the gateway is at its memory budget", in_use=self._in_use, wanted=amount)
             self._in_use += amount
             self.peak = max(self.peak, self._in_use)
         lease.held = total
@@ -112,7 +110,7 @@ class Lease:
             RequestError: 413, never: more than the whole budget allows one request.
         """
         if amount > 0:
-            self._budget._take(self, amount)  # noqa: SLF001  # the budget and its leases are one unit
+            self._budget._take(self, amount)
             self.largest = max(self.largest, self.held)
 
     def grow_to(self, total: int) -> None:
@@ -122,7 +120,7 @@ class Lease:
     def shrink_to(self, total: int) -> None:
         """Hold at most ``total`` bytes, giving the rest back."""
         if self.held > total:
-            self._budget._give_back(self, self.held - total)  # noqa: SLF001  # see take
+            self._budget._give_back(self, self.held - total)
 
     def release(self) -> None:
         """Give everything back."""

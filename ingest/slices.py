@@ -81,43 +81,49 @@ def split_members(document: bytes | bytearray, *, slice_bytes: int, max_elements
     Raises:
         TooManyElementsError: a list holds more than ``max_elements`` elements.
     """
-    opened = _OPEN.match(document)
-    if opened is None:
+    try:
+        members = _members(document, slice_bytes, max_elements)
+    except _CannotFollowError:
         return None
-    pos = opened.end()
+    return Layout(members, _without_lists(document, members))
+
+
+class _CannotFollowError(Exception):
+    """The document is not a shape the expressions can follow."""
+
+
+def _expect(pattern: re.Pattern[bytes], document: bytes | bytearray, pos: int) -> re.Match[bytes]:
+    found = pattern.match(document, pos)
+    if found is None:
+        raise _CannotFollowError
+    return found
+
+
+def _members(document: bytes | bytearray, slice_bytes: int, max_elements: int) -> list[ListMember]:
+    pos = _expect(_OPEN, document, 0).end()
     members: list[ListMember] = []
     seen: set[bytes] = set()
-    if document[pos : pos + 1] == b"}":
-        return Layout([], bytes(document))
-    while True:
-        key = _KEY.match(document, pos)
-        if key is None:
-            return None
+    closed = document[pos : pos + 1] == b"}"
+    if closed:
+        pos += 1
+    while not closed:
+        key = _expect(_KEY, document, pos)
         name = key.group(1)
         if b"\\" in name or name in seen:
-            return None  # an escaped or repeated key: which value counts is the parser's call
+            raise _CannotFollowError  # an escaped or repeated key: which value counts is the parser's call
         seen.add(name)
         pos = key.end()
         if name in LIST_MEMBERS and document[pos : pos + 1] == b"[":
             member = _split_list(document, pos, name[1:-1].decode(), slice_bytes, max_elements)
-            if member is None:
-                return None
             members.append(member)
             pos = member.end
         else:
-            value = _VALUE_RE.match(document, pos)
-            if value is None:
-                return None
-            pos = value.end()
-        end = _MEMBER_END.match(document, pos)
-        if end is None:
-            return None
-        pos = end.end()
-        if end.group(1) == b"}":
-            break
-    if _END.match(document, pos).end() != len(document):  # type: ignore[union-attr]  # matches the empty string
-        return None
-    return Layout(members, _without_lists(document, members))
+            pos = _expect(_VALUE_RE, document, pos).end()
+        end = _expect(_MEMBER_END, document, pos)
+        pos, closed = end.end(), end.group(1) == b"}"
+    if _expect(_END, document, pos).end() != len(document):
+        raise _CannotFollowError
+    return members
 
 
 class TooManyElementsError(ValueError):
@@ -129,12 +135,8 @@ class TooManyElementsError(ValueError):
         self.limit = limit
 
 
-def _split_list(
-    document: bytes | bytearray, pos: int, key: str, slice_bytes: int, max_elements: int
-) -> ListMember | None:
-    start = _LIST_START.match(document, pos)
-    if start is None:
-        return None
+def _split_list(document: bytes | bytearray, pos: int, key: str, slice_bytes: int, max_elements: int) -> ListMember:
+    start = _expect(_LIST_START, document, pos)
     member = ListMember(key, pos, start.end())
     if start.group(1):  # an empty list
         return member
@@ -144,7 +146,7 @@ def _split_list(
     while True:
         element = match(document, pos)
         if element is None:
-            return None
+            raise _CannotFollowError
         count += 1
         if count > max_elements:
             raise TooManyElementsError(key, max_elements)

@@ -147,7 +147,9 @@ def _validate_whole(document: bytes | bytearray, received_at: datetime) -> Store
     except RecursionError as e:
         raise RequestError(400, "invalid JSON", [detail("nesting too deep")]) from e
     # The wire model ignores a receivedAt sent by the client: the gateway's clock is the one stored.
-    return StoredReport.model_construct(wire.model_fields_set | {"received_at"}, **wire.__dict__, received_at=received_at)
+    return StoredReport.model_construct(
+        wire.model_fields_set | {"received_at"}, **wire.__dict__, received_at=received_at
+    )
 
 
 def _dump(report: Report) -> bytes:
@@ -166,7 +168,9 @@ _ADAPTERS: Final[dict[str, TypeAdapter[list[Node]] | TypeAdapter[list[Extension]
 def _sliced_pieces(document: bytes | bytearray, layout: Layout, head: bytes) -> Iterator[bytes]:
     """The normalised report: ``head`` (the rest, normalised) with each list's slices validated and put back."""
     # The dump orders fields as the model does, whatever order the sender used.
-    places = sorted((head.index(b'"' + member.key.encode() + b'":[') + len(member.key) + 4, member) for member in layout.members)
+    places = sorted(
+        (head.index(b'"' + member.key.encode() + b'":[') + len(member.key) + 4, member) for member in layout.members
+    )
     pos = 0
     for at, member in places:
         yield head[pos:at]
@@ -201,7 +205,7 @@ def _too_large(why: str) -> RequestError:
     return RequestError(413, "report too large", [detail(why)])
 
 
-def check_strict(document: bytes) -> object:
+def check_strict(document: bytes | bytearray) -> object:
     """``document`` parsed by orjson, or a 400 for anything but strict JSON (see the module docstring).
 
     Raises:
@@ -213,7 +217,7 @@ def check_strict(document: bytes) -> object:
         raise RequestError(400, "invalid JSON", [detail(_explain(document, e))]) from e
 
 
-def _explain(document: bytes, error: orjson.JSONDecodeError) -> str:
+def _explain(document: bytes | bytearray, error: orjson.JSONDecodeError) -> str:
     message = clip(str(error))
     if message.startswith("str is not valid UTF-8"):
         # orjson names neither the byte nor the problem; decoding again (only on this path) does.

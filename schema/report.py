@@ -205,7 +205,7 @@ def derive_report_id(cluster_id: str, timestamp: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def parse_report(raw: bytes | str, *, received_at: datetime | None = None) -> Report:
+def parse_report(raw: bytes | bytearray | str, *, received_at: datetime | None = None) -> Report:
     """Validate a report straight from JSON bytes.
 
     A missing, empty or implausible ``timestamp`` becomes ``received_at`` (now,

@@ -34,7 +34,9 @@ class Stream:
         return {"type": "http.request", "body": self.chunks[self.read - 1], "more_body": more}
 
 
-def read(stream: Stream, *, gzip: bool = False, declared: int | None = None, limits: BodyLimits = LIMITS) -> bytes:
+def read(
+    stream: Stream, *, gzip: bool = False, declared: int | None = None, limits: BodyLimits = LIMITS
+) -> bytes | bytearray:
     counted: list[int] = []
     body, received = asyncio.run(read_body(stream, declared=declared, gzip=gzip, limits=limits, count=counted.append))
     assert received == sum(counted)

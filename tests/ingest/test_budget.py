@@ -163,7 +163,11 @@ def test_a_small_report_asks_for_no_trim() -> None:
 def test_the_heap_trimmer_runs_its_trim_on_a_thread_of_its_own() -> None:
     trimmed = asyncio.Event()
     loop = asyncio.new_event_loop()
-    trimmer = HeapTrimmer(trim=lambda: loop.call_soon_threadsafe(trimmed.set))
+
+    def trim() -> None:
+        loop.call_soon_threadsafe(trimmed.set)
+
+    trimmer = HeapTrimmer(trim=trim)
 
     async def wait() -> None:
         trimmer.request()

@@ -24,6 +24,7 @@ from tests.ingest.gateway import JSON_HEADERS, Gateway, go_volunteer_report, run
 from tests.ingest.hostile import gzip_bomb
 from tests.ingest.large import largest_cluster_report
 from tests.support.cgroup import memory_limit
+from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +63,7 @@ def million_nodes() -> bytes:
     return gzip.compress(b'{"clusterID":"million","nodes":[' + b",".join([b'{"id":"a"}'] * 999_990) + b"]}")
 
 
-def post(gateway: Gateway, tally: Tally, kind: str, body: bytes, headers: dict[str, str], cluster_id: str) -> None:
+def post(gateway: Gateway, tally: Tally, body: bytes, *, kind: str, headers: dict[str, str], cluster_id: str) -> None:
     try:
         # Large reports are validated one at a time: on a busy machine the last waits a while.
         status: int | str = gateway.post(body, headers, timeout=240).status
@@ -77,16 +78,18 @@ def run_mix(gateway: Gateway, largest: bytes, million_nodes: bytes) -> Tally:
 
     def large(worker: int) -> None:
         cluster_id = f"largest-{worker}".ljust(14, "0")
-        post(gateway, tally, "large", largest.replace(b"largest-000000", cluster_id.encode(), 1), JSON_HEADERS, cluster_id)
+        body = largest.replace(b"largest-000000", cluster_id.encode(), 1)
+        post(gateway, tally, body, kind="large", headers=JSON_HEADERS, cluster_id=cluster_id)
 
     def bombs(_worker: int) -> None:
         for bomb in (gzip_bomb(100), million_nodes, gzip_bomb(100)):
-            post(gateway, tally, "bomb", bomb, GZIP_HEADERS, "bomb")
+            post(gateway, tally, bomb, kind="bomb", headers=GZIP_HEADERS, cluster_id="bomb")
 
     def small(_worker: int) -> None:
         while not done.is_set():
             cluster_id = f"small-{uuid.uuid4().hex}"
-            post(gateway, tally, "small", json.dumps(go_volunteer_report(cluster_id)).encode(), JSON_HEADERS, cluster_id)
+            body = json.dumps(go_volunteer_report(cluster_id)).encode()
+            post(gateway, tally, body, kind="small", headers=JSON_HEADERS, cluster_id=cluster_id)
 
     attackers: list[tuple[Callable[[int], None], int]] = [(large, 4), (bombs, 4)]
     with ThreadPoolExecutor(max_workers=10) as pool:
@@ -125,3 +128,18 @@ def test_a_mix_of_large_reports_gzip_bombs_and_small_reports_in_a_512_mib_limit_
     assert set(tally.statuses["small"]) == {204}
     assert len(tally.statuses["small"]) >= 20
     assert set(queued_cluster_ids(amqp_url, queue_name)) == tally.accepted
+
+
+def test_memory_taken_by_a_burst_of_large_reports_is_given_back(amqp_url: str, queue_name: str, largest: bytes) -> None:
+    with running_gateway(amqp_url, queue_name) as gateway:
+        before = gateway.memory_kib()
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            answers = list(pool.map(lambda _n: gateway.post(largest, timeout=240).status, range(3)))
+        peak = gateway.memory_kib("VmHWM")
+        wait_until(
+            lambda: gateway.memory_kib() < before + 20 * 1024, timeout=10, what="the gateway's memory back near idle"
+        )
+        assert gateway.stop() == 0
+
+    assert answers == [204, 204, 204]
+    assert peak > before + 100 * 1024  # the burst did take memory

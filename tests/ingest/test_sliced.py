@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -21,17 +20,9 @@ RECEIVED = datetime(2026, 11, 27, 12, 0, 0, 123456, tzinfo=UTC)
 
 def report_with(nodes: int) -> dict[str, object]:
     report = go_volunteer_report("sliced")
-    node = report["nodes"][0]  # type: ignore[index]
+    node = report["nodes"][0]
     report["nodes"] = [{**node, "id": uuid.uuid5(uuid.NAMESPACE_DNS, str(i)).hex} for i in range(nodes)]
     return report
-
-
-@pytest.fixture
-def sliced(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every document goes through the sliced path, in slices of a few elements."""
-    monkeypatch.setattr(ingest.validation, "SLICED_ABOVE", 0)
-    monkeypatch.setattr(ingest.validation, "SLICE_BYTES", 200)
-    yield
 
 
 def stored(accepted: Accepted) -> object:
@@ -66,11 +57,15 @@ SHAPES = {
     + b"]" * (MAX_DEPTH + 2)
     + b"}]}",
     "repeated key, the last one wins": b'{"clusterID":"c","nodes":[{}],"nodes":[{"id":"a"}]}',
-    "client receivedAt and timestamp": b'{"clusterID":"c","timestamp":"1795779062","receivedAt":"x","nodes":[{"id":"a"}]}',
+    "client receivedAt and timestamp": (
+        b'{"clusterID":"c","timestamp":"1795779062","receivedAt":"x","nodes":[{"id":"a"}]}'
+    ),
 }
 REFUSED = {
     "schema violation in a late node": json.dumps({"clusterID": "c", "nodes": [{"id": "a"}] * 30 + [{}]}).encode(),
-    "bad extension key": b'{"clusterID":"c","extensions":[{"name":"a/ok","value":"1"},{"name":"Bad Key!","value":"x"}]}',
+    "bad extension key": (
+        b'{"clusterID":"c","extensions":[{"name":"a/ok","value":"1"},{"name":"Bad Key!","value":"x"}]}'
+    ),
     "missing cluster id": b'{"nodes":[{"id":"a"}]}',
     "NaN in a node": b'{"clusterID":"c","nodes":[{"id":"a","x":NaN}]}',
     "number out of range in a node": b'{"clusterID":"c","nodes":[{"id":"a","x":1e999}]}',
@@ -121,11 +116,13 @@ def test_the_slices_cover_every_element_once_in_order() -> None:
     assert len(nodes.slices) > 5
     elements = [json.loads(b"[" + body[start:end] + b"]") for start, end, _first in nodes.slices]
     assert [node for run in elements for node in run] == json.loads(body)["nodes"]
-    assert [first for _start, _end, first in nodes.slices] == [sum(map(len, elements[:i])) for i in range(len(elements))]
+    assert [first for _start, _end, first in nodes.slices] == [
+        sum(map(len, elements[:i])) for i in range(len(elements))
+    ]
     assert json.loads(layout.rest)["nodes"] == []
 
 
-def test_more_nodes_than_any_cluster_has_is_413_after_counting_only_that_many(sliced: None) -> None:
+def test_more_nodes_than_any_cluster_has_is_413_after_counting_only_that_many() -> None:
     body = b'{"clusterID":"x","nodes":[' + b",".join([b'{"id":"a"}'] * 1_000_000) + b"]}"
 
     with pytest.raises(RequestError) as caught:

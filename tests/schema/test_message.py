@@ -16,7 +16,11 @@ from schema.message import (
     encode_body,
 )
 
-REPORT = b'{"clusterID":"c","nodes":[' + b",".join([b'{"id":"5f4dcc3b5aa765d61d8327deb882cf99","osImage":"x"}'] * 3000) + b"]}"
+REPORT = (
+    b'{"clusterID":"c","nodes":['
+    + b",".join([b'{"id":"5f4dcc3b5aa765d61d8327deb882cf99","osImage":"x"}'] * 3000)
+    + b"]}"
+)
 
 
 def test_a_small_body_stays_plain_and_is_not_copied() -> None:
