@@ -14,7 +14,12 @@
    the request was due, so a stall shows up in full (wrk2 is not packaged
    here, and plain wrk cannot hold a rate).
 
-Targets: >= 0.9x the ceiling, p99 < 50 ms at 2,000 req/s, RSS < 150 MB.
+4. Large reports (``bench.ingest_large``): seconds and peak RSS per
+   65,000-node report, one at a time and three at once, and the
+   million-minimal-node gzip body.
+
+Targets: >= 0.9x the ceiling, p99 < 50 ms at 2,000 req/s, RSS < 150 MB;
+peak RSS <= 250 MB per large report.
 Every phase is bounded in time; the queues are deleted afterwards.
 
 Run from the repository root: ``python -m bench.ingest_bench [--quick] [--compare-clients]``.
@@ -45,6 +50,7 @@ import psutil
 import uvloop
 from pika.adapters.asyncio_connection import AsyncioConnection
 
+from bench.ingest_large import measure_large, print_large
 from ingest.publisher import CoalescingConnection
 from schema.topology import topology_for
 from tests.support.amqp import blocking_channel, delete_queues, message_count, unique_queue_name
@@ -337,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL, help="the broker to measure against")
     parser.add_argument("--compare-clients", action="store_true", help="also measure plain pika and aio-pika")
+    parser.add_argument("--large-nodes", type=int, default=65_000, help="nodes of the large report (--quick: 10,000)")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)")
@@ -357,8 +364,11 @@ def main(argv: list[str] | None = None) -> int:
             measure_gateway(url, n, body, seconds=seconds, rate_seconds=rate_seconds, workdir=workdir)
             for n in worker_counts
         ]
-    ceilings.append(publisher_rate(url, "pika+coalesce", body, ceiling_seconds))
-    return report(ceilings, results)
+        ceilings.append(publisher_rate(url, "pika+coalesce", body, ceiling_seconds))
+        nodes = 10_000 if args.quick else args.large_nodes
+        large = measure_large(url, workdir, nodes=nodes, gateway_process=gateway_process)
+    status = report(ceilings, results)
+    return 1 if not print_large(large) else status
 
 
 def verdict(ok: bool) -> str:

@@ -188,8 +188,9 @@ class IngestApp:
             )
             accepted = await self._accept(document, lease)
             del document
-            # What publishing holds: the body, and pika's frames of it until they are written.
-            lease.shrink_to(2 * len(accepted.envelope.body))
+            if lease.held > SMALL_REQUEST:
+                # What publishing holds: the body, and pika's frames of it until they are written.
+                lease.shrink_to(2 * len(accepted.envelope.body))
             await self._publisher.publish(accepted.envelope)
         except RequestError as e:
             return _client_error(e)

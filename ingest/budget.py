@@ -70,20 +70,26 @@ class MemoryBudget:
 
     def _take(self, lease: Lease, amount: int) -> None:
         total = lease.held + amount
-        ceiling = self.limit if total <= SMALL_REQUEST else self.largest_request
-        if total > self.largest_request and total > SMALL_REQUEST:
-            raise RequestError(
-                413,
-                "request too large",
-                [detail(f"the request would hold {total} bytes, more than the gateway's {ceiling}-byte budget")],
-                close=True,
-            )
+        ceiling = self.limit
+        if total > SMALL_REQUEST:
+            ceiling = self.limit - self.small_reserve
+            if total > ceiling:
+                raise RequestError(
+                    413,
+                    "request too large",
+                    [detail(f"the request would hold {total} bytes, more than the gateway's {ceiling}-byte budget")],
+                    close=True,
+                )
         with self._lock:
-            if self._in_use + amount > ceiling:
+            in_use = self._in_use + amount
+            if in_use > ceiling:
                 raise OverBudgetError("the gateway is at its memory budget", in_use=self._in_use, wanted=amount)
-            self._in_use += amount
-            self.peak = max(self.peak, self._in_use)
+            self._in_use = in_use
+            if in_use > self.peak:
+                self.peak = in_use
         lease.held = total
+        if total > lease.largest:
+            lease.largest = total
 
     def _give_back(self, lease: Lease, amount: int) -> None:
         with self._lock:
@@ -111,7 +117,6 @@ class Lease:
         """
         if amount > 0:
             self._budget._take(self, amount)
-            self.largest = max(self.largest, self.held)
 
     def grow_to(self, total: int) -> None:
         """Hold at least ``total`` bytes in all (see ``take``)."""

@@ -109,7 +109,7 @@ def accept_report(
     if layout is None:
         reserve(whole_cost(document, containers))
         report = _validate_whole(document, received_at)
-        pieces: Iterator[bytes] = iter([_dump(report)])
+        pieces: Iterator[bytes] | list[bytes] = [_dump(report)]
     else:
         reserve(SLICED_COST + min(len(document), MAX_MESSAGE_BYTES) + whole_cost(layout.rest))
         report = _validate_whole(layout.rest, received_at)

@@ -62,6 +62,8 @@ def encode_body(
     Raises:
         MessageTooLargeError: the body would exceed ``limit`` bytes even compressed.
     """
+    if isinstance(pieces, list) and len(pieces) == 1 and len(pieces[0]) <= gzip_above:
+        return EncodedBody(pieces[0], None)  # the common case, a small report: nothing to do
     plain: list[bytes] = []
     size = 0
     compressor = None

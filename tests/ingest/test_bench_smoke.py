@@ -26,11 +26,11 @@ def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_and_targets(am
         capture_output=True,
         text=True,
         check=False,
-        timeout=120,
+        timeout=240,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = [line.split()[0] for line in result.stdout.splitlines()]
-    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets"]
+    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets", "large", "million", "targets"]
     assert "x ceiling" in result.stdout
     assert "LOST" not in result.stdout
