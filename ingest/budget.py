@@ -85,11 +85,9 @@ class MemoryBudget:
             if in_use > ceiling:
                 raise OverBudgetError("the gateway is at its memory budget", in_use=self._in_use, wanted=amount)
             self._in_use = in_use
-            if in_use > self.peak:
-                self.peak = in_use
+            self.peak = max(self.peak, in_use)
         lease.held = total
-        if total > lease.largest:
-            lease.largest = total
+        lease.largest = max(lease.largest, total)
 
     def _give_back(self, lease: Lease, amount: int) -> None:
         with self._lock:
