@@ -78,11 +78,12 @@ def gateway_version() -> str:
 class IngestApp:
     """The ASGI application: ``POST /api/v1`` plus probes, version, metrics and the API description.
 
-    Validating a report costs microseconds and several hundred bytes of memory
-    per node: a body of a million minimal nodes takes seconds and some 700 MB
-    (``ingest.validation.MAX_CONTAINERS`` stops there). Such bodies are
-    validated on one worker thread, so the event loop keeps answering (and collecting confirms) in the
-    meantime and only one large body is in memory at a time.
+    Validating a report costs microseconds per node: a 65,000-node report
+    takes a second or more (in slices, so its memory stays near its own size;
+    see ``ingest.validation``). Such bodies are validated on one worker
+    thread, so the event loop keeps answering (and collecting confirms) in the
+    meantime. What every request holds is counted against the memory
+    ``budget``: one that cannot be covered is answered 503 at once.
 
     Args:
         publisher: where valid reports go; ``publish`` returns after the broker's confirm.

@@ -75,11 +75,16 @@ def _submit_operation() -> dict[str, Any]:
             "204": {"description": "Stored: the broker confirmed the report."},
             "400": _error("Not strict JSON (invalid UTF-8, NaN, overflowing numbers, deep nesting), or bad gzip."),
             "413": _error(
-                "The body exceeds a size cap (as sent, after gzip inflation) or holds too many JSON objects and arrays."
+                "The body exceeds a size cap (as sent, after gzip inflation), holds too many JSON objects and arrays "
+                "or nodes, needs more memory than the gateway's whole budget, or stays over 16 MiB compressed."
             ),
             "415": _error("Content-Type is not application/json, or Content-Encoding is not gzip."),
             "422": _error("The report breaks the schema; details list the field paths."),
-            "503": _error("The broker is unavailable, blocked, nacked, or did not confirm in time.", retry=True),
+            "503": _error(
+                "The gateway is at its memory budget, or the broker is unavailable, blocked, nacked, "
+                "or did not confirm in time.",
+                retry=True,
+            ),
         },
     }
 
