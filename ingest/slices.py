@@ -1,7 +1,7 @@
 """Finding a report's list members in its bytes, so that a large report is validated a slice at a time.
 
-Parsing a whole 40 MB report builds some 150 MB of parse tree before a
-single node is checked, and Python objects for all of it take twice that.
+Parsing a whole 50 MB report builds some 200 MB of parse tree before a
+single node is checked, and Python objects for all of it take 300 MB.
 Nearly all of a large report is its ``nodes`` (and, rarely, ``extensions``)
 list, so ``split_members`` locates each element of those lists with regular
 expressions running in native code, without building anything; the caller
