@@ -164,14 +164,7 @@ class IngestApp:
             log.handle(record)
 
     async def _submit(self, scope: Scope, receive: Receive) -> Outcome:
-        content_type = content_encoding = declared_length = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value
-            elif name == b"content-encoding":
-                content_encoding = value
-            elif name == b"content-length":
-                declared_length = value
+        content_type, content_encoding, declared_length = _body_headers(scope)
         lease = self._budget.lease()
         try:
             check_media_type(content_type)
@@ -252,6 +245,19 @@ class IngestApp:
                 self._large_documents.shutdown(wait=False, cancel_futures=True)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _body_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """Content-Type, Content-Encoding and Content-Length, as sent."""
+    content_type = content_encoding = declared_length = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value
+        elif name == b"content-encoding":
+            content_encoding = value
+        elif name == b"content-length":
+            declared_length = value
+    return content_type, content_encoding, declared_length
 
 
 def _client_error(error: RequestError) -> Outcome:
