@@ -10,15 +10,18 @@ For each sink (BigQuery on the emulator, embedded DuckDB):
    moment it reports it is consuming until every row is acked as written.
 
 Prints rows per second, the ratio to the ceiling (target >= 0.9) and the
-writer process's RSS over the run. The emulator runs as a subprocess. Every
+writer process's RSS over the run. Then, per sink, the writer process's peak
+RSS while it writes one 65,000-node report, beside its peak for one small
+report in the same run (goal: 400 MB at most). The emulator runs as a subprocess. Every
 wait is bounded; the queues and files are removed afterwards.
 
-Run from the repository root: ``python -m bench.writer_bench [--count N | --quick]``.
+Run from the repository root: ``python -m bench.writer_bench [--count N | --quick] [--large-only | --no-large]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import signal
@@ -38,9 +41,10 @@ from typing import Any, Final
 import psutil
 
 from tests.support.amqp import delete_queues, unique_queue_name
+from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client
 from tests.support.services import free_port
-from tests.support.writer_load import publish, report_messages, sample_report, wait_for_ready
+from tests.support.writer_load import properties, publish, report_messages, sample_report, wait_for_ready
 from writer.bigquery_sink import NO_RETRY, BigQuerySink
 from writer.duckdb_sink import DuckDbSink
 from writer.rows import Row, decode_report
@@ -188,7 +192,7 @@ def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadlin
         reports, rows = prepared(count)
         ceiling_table = f"{PROJECT}.{DATASET}.ceiling"
         BigQuerySink(ceiling_table, client=client).ensure_table()
-        documents = [json.loads(row.payload) for row in rows]
+        documents = [json.loads(row.payloads[0]) for row in rows]
         started = time.perf_counter()
         for start in range(0, count, batch_size):
             part = documents[start : start + batch_size]
@@ -272,6 +276,84 @@ def bench_consume_only(amqp_url: str, count: int, batch_size: int, deadline: Dea
     return count / seconds
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def writer_peak(amqp_url: str, body: bytes, *, database: str, env: dict[str, str], deadline: Deadline) -> float:
+    """Peak RSS (MiB) of a ``spartakus writer`` process that writes one report message (gzip, as the gateway sends
+    a large one) into ``database``."""
+    queue = unique_queue_name("bench.spartakus.large")
+    props = properties("bench-report")
+    props.content_encoding = "gzip"
+    try:
+        publish(amqp_url, queue, [(gzip.compress(body, compresslevel=1), props)])
+        port = free_port()
+        argv = [sys.executable, "-m", "writer", "--amqp-url", amqp_url, "--queue", queue, "--database", database]
+        process = subprocess.Popen(
+            [*argv, "--metrics-port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+        )
+        try:
+            while _metric(port, "spartakus_writer_rows_written_total") < 1:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the writer exited with {process.returncode}")
+                deadline.left()
+                time.sleep(0.2)
+            return _peak_rss_mb(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    finally:
+        delete_queues(amqp_url, queue, f"{queue}.dead")
+
+
+def bench_large(amqp_url: str, sinks: Sequence[str], deadline: Deadline) -> list[str]:
+    """Peak RSS of the writer for one 65,000-node report per sink, beside its peak for one small report."""
+    print("large report: one 65,000-node report (the Go volunteer's shape, a dozen capacity entries):", flush=True)
+    large = go_body(go_volunteer_report(65_000))
+    small = json.dumps(sample_report(0)).encode()
+    lines = []
+    with tempfile.TemporaryDirectory(prefix="writer-bench-large-") as folder:
+        emulator = EmulatorProcess() if "bigquery" in sinks else None
+        if emulator is not None:
+            emulator.start(timeout=min(120.0, deadline.left()))
+        try:
+            for sink in sinks:
+                peaks = []
+                for name, body in (("small", small), ("large", large)):
+                    if sink == "bigquery" and emulator is not None:
+                        database, env = (
+                            f"bigquery://{PROJECT}.{DATASET}.large_{name}",
+                            {"BIGQUERY_EMULATOR_HOST": emulator.endpoint},
+                        )
+                    else:
+                        database, env = f"duckdb:///{Path(folder) / f'{name}.duckdb'}", {}
+                    started = time.perf_counter()
+                    peaks.append(writer_peak(amqp_url, body, database=database, env=env, deadline=deadline))
+                    print(f"  {sink}: {name} report written, {time.perf_counter() - started:.1f}s", flush=True)
+                lines.append(
+                    f"{sink:<9} {len(large) / 2**20:>9.1f} {peaks[0]:>13.0f} {peaks[1]:>13.0f} "
+                    f"{peaks[1] / peaks[0]:>6.2f}x {'ok' if peaks[1] <= LARGE_PEAK_GOAL_MB else 'OVER GOAL'}"
+                )
+        finally:
+            if emulator is not None:
+                emulator.stop()
+    return lines
+
+
+LARGE_HEADER: Final = (
+    f"{'sink':<9} {'JSON MiB':>9} {'small peak MB':>13} {'65k peak MB':>13} {'ratio':>7} (goal <= 400 MB)"
+)
+LARGE_PEAK_GOAL_MB: Final = 400.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
@@ -282,18 +364,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--sinks", default="bigquery,duckdb", help="comma-separated: bigquery, duckdb")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds in all")
+    parser.add_argument("--large-only", action="store_true", help="only the 65,000-node report's peak RSS")
+    parser.add_argument("--no-large", action="store_true", help="skip the 65,000-node report's peak RSS")
     args = parser.parse_args(argv)
     count = 1000 if args.quick else args.count
     deadline = Deadline(args.timeout)
+    sinks = [name.strip() for name in args.sinks.split(",")]
     benches = {"bigquery": bench_bigquery, "duckdb": bench_duckdb}
-    results = [benches[name.strip()](args.amqp_url, count, args.batch_size, deadline) for name in args.sinks.split(",")]
-    consume_only = bench_consume_only(args.amqp_url, count, args.batch_size, deadline)
+    results = (
+        [] if args.large_only else [benches[name](args.amqp_url, count, args.batch_size, deadline) for name in sinks]
+    )
+    consume_only = None if args.large_only else bench_consume_only(args.amqp_url, count, args.batch_size, deadline)
+    # --quick is the smoke run: the 65,000-node report takes the emulator over a minute.
+    large = [] if args.no_large or (args.quick and not args.large_only) else bench_large(args.amqp_url, sinks, deadline)
     print()
-    print(HEADER)
-    for result in results:
-        print(result.line())
-    print(f"{'(stdout)':<9} {count:>7} {'-':>14} {consume_only:>14,.0f}  <- consume + validate alone, no store")
-    print(f"(machine: {os.cpu_count()} CPUs; ceiling = direct writes of the same rows in batches of {args.batch_size})")
+    if results:
+        print(HEADER)
+        for result in results:
+            print(result.line())
+    if consume_only is not None:
+        print(f"{'(stdout)':<9} {count:>7} {'-':>14} {consume_only:>14,.0f}  <- consume + validate alone, no store")
+    if large:
+        print(LARGE_HEADER)
+        print("\n".join(large))
+    print(
+        f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; ceiling = direct writes of the same"
+    )
+    print(f" rows in batches of {args.batch_size}; peaks are the writer process's VmHWM)")
     return 0
 
 

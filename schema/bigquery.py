@@ -17,7 +17,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 from pydantic import BaseModel
 from typing_extensions import is_typeddict
 
-from schema.report import StoredReport
+from schema.report import ReportRow
 
 SCHEMA_FILE = "reports.bigquery.json"
 
@@ -49,6 +49,8 @@ def _column(name: str, annotation: Any, *, required: bool) -> FieldSchema:
     mode = "REQUIRED" if required and not optional else "NULLABLE"
     if inner is str:
         return {"mode": mode, "name": name, "type": "STRING"}
+    if inner is int:
+        return {"mode": mode, "name": name, "type": "INTEGER"}
     if inner is datetime:
         return {"mode": mode, "name": name, "type": "TIMESTAMP"}
     raise TypeError(f"no BigQuery type for field {name!r}: {annotation!r}")
@@ -76,8 +78,8 @@ def _required_by_contract(schema: list[FieldSchema]) -> list[FieldSchema]:
 
 
 def generate_table_schema() -> list[FieldSchema]:
-    """The table schema for stored reports, in the bq CLI's JSON format."""
-    return _required_by_contract(_record_fields(StoredReport))
+    """The table schema for stored report rows, in the bq CLI's JSON format."""
+    return _required_by_contract(_record_fields(ReportRow))
 
 
 def render_table_schema() -> str:

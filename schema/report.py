@@ -181,6 +181,17 @@ class StoredReport(Report):
     received_at: datetime | None = Field(default=None, alias="receivedAt")
 
 
+class ReportRow(StoredReport):
+    """One row of the reports table: a whole report, or one slice of the nodes of a report too large for one row.
+
+    A slice carries every other column of its report; ``part`` (0-based) and
+    ``parts`` say which slice it is. Rows of ordinary reports leave both out.
+    """
+
+    part: int | None = None
+    parts: int | None = None
+
+
 def _received_seconds(info: ValidationInfo) -> int:
     context = info.context or {}
     received = context.get("received_at")

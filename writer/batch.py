@@ -1,7 +1,7 @@
 """Batching and settlement bookkeeping, free of any client library.
 
-A batch closes on the first of: a row count, a byte size (one BigQuery
-insertAll request must stay under 10 MB), or an age. ``AckTracker`` turns the
+A batch closes on the first of: a row count, a byte size (what its rows take
+in BigQuery insertAll requests, which also bounds memory), or an age. ``AckTracker`` turns the
 delivery tags of a written batch into as few acks as possible: one
 ``multiple`` ack when no other unsettled delivery hides below the batch's
 highest tag, single acks otherwise.
@@ -18,17 +18,14 @@ from writer.rows import Row
 
 T = TypeVar("T")
 
-DEFAULT_BATCH_MAX_BYTES: Final = 8_000_000
-"""Compact JSON bytes per batch. The client's request adds the insertId wrapper and
-whitespace (about 10% on a typical report), so this keeps a request under 10 MB."""
-
-ROW_OVERHEAD_BYTES: Final = 40
-"""The ``{"insertId": ..., "json": ...}`` wrapper around each row in an insertAll request."""
+DEFAULT_BATCH_MAX_BYTES: Final = 9_000_000
+"""Bytes a batch's rows take in insertAll requests, as the BigQuery client encodes them: about one request's worth.
+A report larger than this alone makes a batch of its own."""
 
 
 def row_bytes(row: Row) -> int:
-    """Bytes ``row`` adds to an insertAll request, approximately."""
-    return len(row.payload) + len(row.report_id) + ROW_OVERHEAD_BYTES
+    """Bytes ``row`` (all its parts) adds to insertAll requests, at most."""
+    return row.nbytes
 
 
 @dataclass(slots=True)

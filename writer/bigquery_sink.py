@@ -1,6 +1,8 @@
 """The BigQuery sink, through the official client: the only module of the writer that imports ``google``.
 
-Rows go in with ``insert_rows_json``, ``row_ids`` set to the report id, so
+Rows go in with ``insert_rows_json``, in requests that stay under BigQuery's
+10,485,760-byte limit as the client encodes them, ``row_ids`` set to the
+report id (``<id>/<part>`` for the parts of a split report), so
 BigQuery's best-effort dedup applies across redeliveries; the view
 ``<table>_dedup`` removes what it misses. ``skip_invalid_rows`` is on, so one
 bad row does not hold back the others; rows BigQuery still marks ``stopped``
@@ -30,7 +32,7 @@ from google.cloud import bigquery
 
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
-from writer.rows import Row
+from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
 from writer.sinks import WriteResult
 
 T = TypeVar("T")
@@ -41,6 +43,9 @@ DEDUP_SUFFIX: Final = "_dedup"
 REQUEST_TIMEOUT: Final = 30.0
 STOPPED: Final = "stopped"
 _MAX_RESENDS: Final = 3
+PAYLOAD_TOO_LARGE: Final = "Request payload size exceeds the limit"
+REQUEST_BUDGET_BYTES: Final = REQUEST_LIMIT_BYTES - 256 * 1024
+"""Bytes one insertAll request may take, envelope included: under the limit by a margin the client might add."""
 
 NO_RETRY: Final = Retry(predicate=lambda _error: False)
 """The client's own retries are off; ``writer.retry`` is the one retry policy."""
@@ -66,19 +71,26 @@ def _reason(error: google_errors.GoogleAPICallError) -> str | None:
     return None
 
 
-def translate(error: Exception) -> Exception:
-    """The writer's error for a client exception: transient, missing, or permanent."""
-    if isinstance(error, google_errors.GoogleAPICallError):
-        status = error.code if isinstance(error.code, int) else None
-        if is_transient_status(status) or is_transient_reason(_reason(error)):
-            return TransientSinkError(f"BigQuery: {error}")
-        if isinstance(error, google_errors.NotFound):
-            return TableMissingError(f"BigQuery: {error}")
-        if status == 400:
-            return PermanentSinkError(f"BigQuery rejected the request: {error}")
-        # Access denied and the like are an operator's to fix; the rows are fine, so they go back to the
-        # queue (or, after the delivery limit, to the dead-letter queue for a replay).
+def _api_error(error: google_errors.GoogleAPICallError) -> Exception:
+    status = error.code if isinstance(error.code, int) else None
+    if is_transient_status(status) or is_transient_reason(_reason(error)):
         return TransientSinkError(f"BigQuery: {error}")
+    # Just over the limit BigQuery answers 400 with this message; far over it, Google's front end answers 413.
+    if status == 413 or (status == 400 and PAYLOAD_TOO_LARGE in str(error)):
+        return RequestTooLargeError(f"BigQuery refused the request as too large: {error}")
+    if isinstance(error, google_errors.NotFound):
+        return TableMissingError(f"BigQuery: {error}")
+    if status == 400:
+        return PermanentSinkError(f"BigQuery rejected the request: {error}")
+    # Access denied and the like are an operator's to fix; the rows are fine, so they go back to the
+    # queue (or, after the delivery limit, to the dead-letter queue for a replay).
+    return TransientSinkError(f"BigQuery: {error}")
+
+
+def translate(error: Exception) -> Exception:
+    """The writer's error for a client exception: transient, missing, too large, or permanent."""
+    if isinstance(error, google_errors.GoogleAPICallError):
+        return _api_error(error)
     if isinstance(error, requests.exceptions.RequestException | TransportError | OSError | TimeoutError):
         return TransientSinkError(f"BigQuery unreachable: {error}")
     # A token refresh that failed: credentials are the operator's to fix, and the rows wait in the queue.
@@ -87,6 +99,13 @@ def translate(error: Exception) -> Exception:
 
 class TableMissingError(TransientSinkError):
     """The dataset or table does not exist (a write creates it and tries again)."""
+
+
+class RequestTooLargeError(PermanentSinkError):
+    """BigQuery refused a request as too large (400 with its size message, or 413 from Google's front end).
+
+    The request is split and its halves sent again; a single row refused so is rejected.
+    """
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -141,8 +160,19 @@ class BigQuerySink:
 
     name = "bigquery"
 
-    def __init__(self, table: str, *, emulator_host: str | None = None, client: bigquery.Client | None = None) -> None:
-        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set."""
+    def __init__(
+        self,
+        table: str,
+        *,
+        emulator_host: str | None = None,
+        client: bigquery.Client | None = None,
+        request_budget: int = REQUEST_BUDGET_BYTES,
+    ) -> None:
+        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set.
+
+        ``request_budget`` bounds the bytes of each insertAll request.
+        """
+        self._request_budget = request_budget
         project, dataset, _table = table.split(".")
         self.table_id = table
         self.dataset_id = f"{project}.{dataset}"
@@ -215,22 +245,41 @@ class BigQuerySink:
             return list(_call(insert))
 
     def write(self, rows: Sequence[Row]) -> WriteResult:
-        """Insert ``rows``; re-send rows BigQuery marked ``stopped``; report invalid rows as rejected."""
+        """Insert ``rows`` in requests under BigQuery's size limit; report rows it refused as rejected.
+
+        Rows BigQuery marked ``stopped`` are re-sent; a request refused as too large is split.
+        """
         if not self._ready:
             self.ensure_table()
-        documents = [json.loads(row.payload) for row in rows]
-        pending = list(range(len(rows)))
         rejected: dict[int, str] = {}
-        for _ in range(_MAX_RESENDS):
-            outcome = classify_insert_errors(
-                self._insert([documents[i] for i in pending], [rows[i].report_id for i in pending])
-            )
-            if outcome.transient:
-                raise TransientSinkError(f"BigQuery failed some rows: {next(iter(outcome.transient.values()))}")
-            rejected.update({pending[i]: reason for i, reason in outcome.invalid.items()})
-            if not outcome.stopped:
-                return WriteResult(rejected=rejected)
-            pending = [pending[i] for i in outcome.stopped]
+        for request in pack_requests(rows, self._request_budget):
+            for index, reason in self._send(rows, request).items():
+                rejected.setdefault(index, reason)
+        return WriteResult(rejected=rejected)
+
+    def _send(self, rows: Sequence[Row], items: list[tuple[int, int]]) -> dict[int, str]:
+        """Send ``(row, part)`` items as one request; returns rejected row index -> reason."""
+        documents = [json.loads(rows[r].payloads[p]) for r, p in items]
+        ids = [rows[r].insert_ids[p] for r, p in items]
+        pending = list(range(len(items)))
+        rejected: dict[int, str] = {}
+        try:
+            for _ in range(_MAX_RESENDS):
+                sent = self._insert([documents[i] for i in pending], [ids[i] for i in pending])
+                outcome = classify_insert_errors(sent)
+                if outcome.transient:
+                    raise TransientSinkError(f"BigQuery failed some rows: {next(iter(outcome.transient.values()))}")
+                for i, reason in outcome.invalid.items():
+                    rejected.setdefault(items[pending[i]][0], reason)
+                if not outcome.stopped:
+                    return rejected
+                pending = [pending[i] for i in outcome.stopped]
+        except RequestTooLargeError as e:
+            if len(items) == 1:
+                return {items[0][0]: str(e)}
+            del documents
+            middle = len(items) // 2
+            return {**self._send(rows, items[middle:]), **self._send(rows, items[:middle])}
         raise TransientSinkError(f"BigQuery kept stopping {len(pending)} valid rows")
 
     def close(self) -> None:
@@ -238,12 +287,30 @@ class BigQuerySink:
         self._client.close()  # type: ignore[no-untyped-call]
 
 
+def pack_requests(rows: Sequence[Row], budget: int) -> list[list[tuple[int, int]]]:
+    """``(row, part)`` items grouped into requests of at most ``budget`` bytes, in order (a lone item may exceed it)."""
+    requests: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    size = REQUEST_ENVELOPE_BYTES
+    for index, row in enumerate(rows):
+        for part, part_size in enumerate(row.sizes):
+            if current and size + part_size > budget:
+                requests.append(current)
+                current, size = [], REQUEST_ENVELOPE_BYTES
+            current.append((index, part))
+            size += part_size
+    if current:
+        requests.append(current)
+    return requests
+
+
 def dedup_view_sql(table_id: str, columns: Sequence[str]) -> str:
-    """The view that keeps one row per report id (rows of the original collector lack it: cluster and timestamp)."""
+    """The view that keeps one row per report id and part (rows of the original collector lack the id: cluster and
+    timestamp stand in for it). A split report keeps each of its parts once."""
     # Table and column names come from --database (checked to be project.dataset.table) and the committed schema.
     # BigQuery wants a WHERE, GROUP BY or HAVING beside QUALIFY.
     return (
         f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table_id}` WHERE TRUE "  # noqa: S608
-        "QUALIFY ROW_NUMBER() OVER (PARTITION BY COALESCE(reportID, CONCAT(clusterID, '/', timestamp)) "
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY COALESCE(reportID, CONCAT(clusterID, '/', timestamp)), part "
         "ORDER BY receivedAt) = 1"
     )

@@ -90,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         batch_size=settings.batch_size,
         batch_max_wait=settings.batch_max_wait.total_seconds(),
         batch_max_bytes=settings.batch_max_bytes,
+        max_hold=settings.max_hold.total_seconds(),
+        max_held_bytes=settings.max_held_bytes,
         metrics=metrics,
         # Several writers run side by side; the pid tells their connections apart.
         name=f"{settings.connection_name}-{os.getpid()}",

@@ -193,6 +193,12 @@ class BrokerSession:
                 self._channel.basic_cancel(self._consumer_tag)
             self._consumer_tag = None
 
+    def resume(self) -> None:
+        """Start deliveries again after ``cancel``."""
+        if self._channel is not None and self._consumer_tag is None:
+            with _translated("consume"):
+                self._consumer_tag = self._channel.basic_consume(self.queue, self._deliver, auto_ack=False)
+
     def wake(self) -> None:
         """Make a ``process`` call in the session's thread return soon. Safe from any thread."""
         connection = self._connection

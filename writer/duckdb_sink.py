@@ -5,15 +5,16 @@ lock on it. A second writer process on the same file therefore fails at
 start with ``SinkConfigError`` naming the holder; it never writes. Several
 writers need BigQuery, or one DuckDB file each.
 
-A batch is one ``INSERT`` of the reports as JSON lines that DuckDB splits
-and parses itself; with autocommit it is in the write-ahead log when
-``execute`` returns.
+A batch is a series of ``INSERT`` statements of the table rows as JSON
+lines that DuckDB splits and parses itself, each about 4 MB at most and
+committed on its own; each is in the write-ahead log when it returns. A split
+report is stored as its parts, one table row each, as in BigQuery.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Final
 
@@ -27,7 +28,7 @@ from writer.sinks import WriteResult
 TABLE: Final = "reports"
 DEDUP_VIEW: Final = "reports_dedup"
 
-_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ"}
+_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ", "INTEGER": "BIGINT"}
 
 
 def _quote(name: str) -> str:
@@ -67,12 +68,25 @@ def _create_table_sql(columns: Sequence[FieldSchema]) -> str:
 _DEDUP_SQL: Final = f"""CREATE OR REPLACE VIEW {DEDUP_VIEW} AS
 SELECT * FROM {TABLE}
 QUALIFY row_number() OVER (
-    PARTITION BY coalesce("reportID", "clusterID" || '/' || "timestamp") ORDER BY "receivedAt"
+    PARTITION BY coalesce("reportID", "clusterID" || '/' || "timestamp"), "part" ORDER BY "receivedAt"
 ) = 1"""  # noqa: S608
 
-_LATEST_SQL: Final = f"""SELECT * FROM {DEDUP_VIEW}
-QUALIFY row_number() OVER (PARTITION BY "clusterID" ORDER BY "receivedAt" DESC NULLS LAST, "timestamp" DESC) = 1
-ORDER BY "clusterID\""""  # noqa: S608
+_REPORT_KEY: Final = """coalesce("reportID", "clusterID" || '/' || "timestamp")"""
+
+# The newest report of each cluster (by its first part), then every part of it, in order.
+_LATEST_SQL: Final = f"""WITH latest AS (
+    SELECT {_REPORT_KEY} AS report_key FROM {DEDUP_VIEW}
+    WHERE coalesce("part", 0) = 0
+    QUALIFY row_number() OVER (PARTITION BY "clusterID" ORDER BY "receivedAt" DESC NULLS LAST, "timestamp" DESC) = 1
+)
+SELECT {DEDUP_VIEW}.* FROM {DEDUP_VIEW} JOIN latest ON {_REPORT_KEY} = latest.report_key
+ORDER BY "clusterID", "part" NULLS FIRST"""  # noqa: S608
+
+STATEMENT_BYTES: Final = 4 * 2**20
+"""JSON bytes per INSERT at most: a batch of large reports goes in several statements of one transaction."""
+MEMORY_LIMIT: Final = "256MB"
+"""DuckDB's own buffer memory: without a limit it keeps up to 80% of the machine's memory cached, far over a pod's
+limit; past this it writes to its temporary directory instead."""
 
 
 def _connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -102,6 +116,7 @@ class DuckDbSink:
         """
         self.path = path
         self._connection = _connect(path)
+        self._connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         columns = load_table_schema()
         try:
             self._migrate(columns)
@@ -137,10 +152,12 @@ class DuckDbSink:
         """
         if not rows:
             return WriteResult()
-        # A payload is compact JSON, where a line break can only appear escaped, so lines separate reports.
-        document = b"\n".join(row.payload for row in rows)
         try:
-            self._connection.execute(self._insert_sql, [document.decode()])
+            # Each statement commits on its own: DuckDB cannot spill a transaction's new rows, so one
+            # transaction for a batch of large reports would need them all in memory. A batch that fails
+            # half-way is written again whole, and the dedup view hides the rows written twice.
+            for document in _documents(rows):
+                self._connection.execute(self._insert_sql, [document])
         except (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException) as e:
             raise PermanentSinkError(f"DuckDB refused the rows: {e}") from e
         except duckdb.Error as e:
@@ -150,6 +167,21 @@ class DuckDbSink:
     def close(self) -> None:
         """Checkpoint and close the file, releasing its lock."""
         self._connection.close()
+
+
+def _documents(rows: Sequence[Row]) -> Iterator[str]:
+    """The rows' table rows as JSON lines, in documents of about ``STATEMENT_BYTES`` at most."""
+    # A payload is compact JSON, where a line break can only appear escaped, so lines separate table rows.
+    lines: list[bytes] = []
+    size = 0
+    for payload in (payload for row in rows for payload in row.payloads):
+        if lines and size + len(payload) > STATEMENT_BYTES:
+            yield b"\n".join(lines).decode()
+            lines, size = [], 0
+        lines.append(payload)
+        size += len(payload) + 1
+    if lines:
+        yield b"\n".join(lines).decode()
 
 
 def _plain(value: Any) -> Any:
@@ -174,8 +206,21 @@ def latest_reports(path: str) -> list[dict[str, Any]]:
     try:
         cursor = connection.execute(_LATEST_SQL)
         names = [d[0] for d in cursor.description or []]
-        return [_plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        return _joined([_plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()])
     except duckdb.Error as e:
         raise SinkConfigError(f"cannot read reports from {path}: {e}") from e
     finally:
         connection.close()
+
+
+def _joined(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Table rows in report order, the parts of a split report joined back into one report."""
+    reports: list[dict[str, Any]] = []
+    for row in rows:
+        part = row.pop("part", None)
+        row.pop("parts", None)
+        if part and reports and reports[-1].get("clusterID") == row.get("clusterID"):
+            reports[-1].setdefault("nodes", []).extend(row.get("nodes") or [])
+        else:
+            reports.append(row)
+    return reports

@@ -14,7 +14,7 @@ _BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 
 
 
 class WriterMetrics:
-    """Rows written, batches and their latency, retries, dead-lettered messages, queue depth."""
+    """Rows written, batches and their latency, retries, dead-lettered messages, queue depth, what is held."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -50,6 +50,26 @@ class WriterMetrics:
             "spartakus_writer_queue_messages",
             "Messages waiting in the queue as the broker last reported (the writer's lag).",
             ["queue"],
+            registry=self.registry,
+        )
+        self.store_unreachable = Gauge(
+            "spartakus_writer_store_unreachable",
+            "1 while writes to the store keep failing and batches are held for it, else 0.",
+            registry=self.registry,
+        )
+        self.oldest_report_seconds = Gauge(
+            "spartakus_writer_oldest_report_seconds",
+            "Age of the oldest report this writer holds unsettled, from when the gateway received it.",
+            registry=self.registry,
+        )
+        self.held_bytes = Gauge(
+            "spartakus_writer_held_bytes",
+            "Bytes of message bodies and decoded rows held, bounded by --max-held-bytes.",
+            registry=self.registry,
+        )
+        self.consuming_paused = Gauge(
+            "spartakus_writer_consuming_paused",
+            "1 while the writer holds its byte budget and takes no more deliveries, else 0.",
             registry=self.registry,
         )
         self._server: Any = None

@@ -1,16 +1,17 @@
 """The writer loop: consume, batch, write, settle.
 
 Two threads share the work. The consuming thread owns the broker session:
-it decodes each delivery, fills batches, dead-letters undecodable messages
-and settles batches. The sink thread writes one batch at a time, with the
-retry policy, while the consuming thread already fills the next; the
-prefetch (two batches) lets exactly that overlap happen. A result travels
-back through a queue, and ``Session.wake`` makes the consuming thread
-pick it up at once.
+it decodes deliveries (while the byte budget of ``writer.holding`` allows),
+fills batches, dead-letters undecodable messages and settles batches. The
+sink thread writes one batch at a time, with the retry policy, while the
+consuming thread already fills the next; the prefetch (two batches) lets
+exactly that overlap happen. A result travels back through a queue, and
+``Session.wake`` makes the consuming thread pick it up at once.
 
-A delivery is acked only after the sink durably accepted its row. A batch
-that stays transiently failing is nacked back to the queue; a row the sink
-rejects for good, or an undecodable body, goes to ``<queue>.dead``.
+A delivery is acked only after the sink durably accepted its rows. A batch
+whose store is down is held and retried (``writer.sink_worker``), and nacked
+back to the queue only after ``max_hold``; a row the sink rejects for good,
+or an undecodable body, goes to ``<queue>.dead``.
 """
 
 from __future__ import annotations
@@ -21,23 +22,18 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Final
 
 from schema.topology import RECEIVED_AT_HEADER
 from writer.batch import DEFAULT_BATCH_MAX_BYTES, Batch, Batcher
 from writer.consumer import BrokerSession, Delivery
-from writer.errors import (
-    BrokerError,
-    PermanentSinkError,
-    SinkConfigError,
-    TransientSinkError,
-    UndecodableMessageError,
-)
+from writer.errors import BrokerError, UndecodableMessageError
+from writer.holding import DEFAULT_MAX_HELD_BYTES, Holdings, received_epoch
 from writer.metrics import WriterMetrics
 from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, RetryPolicy, call_with_retries
-from writer.rows import Row, decode_report
+from writer.rows import decode_report
 from writer.session import Session, SessionFactory
+from writer.sink_worker import DEFAULT_MAX_HOLD, Job, Settlement, SinkWorker
 from writer.sinks import Sink
 
 log = logging.getLogger(__name__)
@@ -46,100 +42,9 @@ BATCHES_IN_FLIGHT: Final = 2
 """One batch being written and one being filled: the prefetch is this many batches."""
 IDLE_POLL_SECONDS: Final = 0.25
 LAG_POLL_SECONDS: Final = 5.0
+HOLDINGS_POLL_SECONDS: Final = 1.0
 UNDECODABLE: Final = "undecodable"
 REJECTED: Final = "rejected"
-
-
-@dataclass(slots=True)
-class Job:
-    """A batch handed to the sink thread, and the session its deliveries belong to."""
-
-    batch: Batch[Delivery]
-    session: Session
-    started: float = field(default_factory=time.monotonic)
-
-
-@dataclass(slots=True)
-class Settlement:
-    """What became of a job's deliveries."""
-
-    job: Job
-    written: list[Delivery] = field(default_factory=list)
-    dead: list[tuple[Delivery, str]] = field(default_factory=list)
-    requeue: list[Delivery] = field(default_factory=list)
-    fatal: SinkConfigError | None = None
-    """The sink cannot work as configured: the writer returns the batch and stops."""
-
-    def merge(self, other: Settlement) -> None:
-        """Add ``other``'s outcomes (the two halves of a split batch)."""
-        self.written += other.written
-        self.dead += other.dead
-        self.requeue += other.requeue
-
-
-class SinkWorker:
-    """The sink thread: writes one job at a time with the retry policy."""
-
-    def __init__(self, *, sink: Sink, policy: RetryPolicy, stop: threading.Event, metrics: WriterMetrics) -> None:
-        self._sink = sink
-        self._policy = policy
-        self._stop = stop
-        self._metrics = metrics
-        self._jobs: queue.SimpleQueue[tuple[Job, queue.SimpleQueue[Settlement], Session] | None]
-        self._jobs = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="spartakus-writer-sink", daemon=True)
-
-    def start(self) -> None:
-        """Start the sink thread."""
-        self._thread.start()
-
-    def submit(self, job: Job, results: queue.SimpleQueue[Settlement]) -> None:
-        """Write ``job`` and put its settlement on ``results``, then wake the job's session."""
-        self._jobs.put((job, results, job.session))
-
-    def shutdown(self) -> None:
-        """Finish the current job and end the thread."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while (item := self._jobs.get()) is not None:
-            job, results, session = item
-            try:
-                settlement = self.store(job, job.batch.deliveries, job.batch.rows)
-            except SinkConfigError as e:
-                settlement = Settlement(job, requeue=list(job.batch.deliveries), fatal=e)
-            except Exception:
-                # A bug in a sink must not lose the batch: it goes back to the queue (the delivery limit bounds this).
-                log.exception("sink failed unexpectedly; returning the batch", extra={"rows": len(job.batch)})
-                settlement = Settlement(job, requeue=list(job.batch.deliveries))
-            self._metrics.batch_seconds.observe(time.monotonic() - job.started)
-            results.put(settlement)
-            session.wake()
-
-    def _retried(self, error: BaseException) -> None:
-        self._metrics.retries.inc()
-        log.warning("transient sink failure, retrying", extra={"sink": self._sink.name, "error": str(error)})
-
-    def store(self, job: Job, deliveries: list[Delivery], rows: list[Row]) -> Settlement:
-        """Write ``rows``; a request refused as a whole is split until the bad row stands alone."""
-        try:
-            result = call_with_retries(
-                lambda: self._sink.write(rows), policy=self._policy, stop=self._stop, on_retry=self._retried
-            )
-        except TransientSinkError as e:
-            log.warning("sink still failing; returning the batch", extra={"rows": len(rows), "error": str(e)})
-            return Settlement(job, requeue=list(deliveries))
-        except PermanentSinkError as e:
-            if len(rows) == 1:
-                return Settlement(job, dead=[(deliveries[0], str(e))])
-            middle = len(rows) // 2
-            settlement = self.store(job, deliveries[:middle], rows[:middle])
-            settlement.merge(self.store(job, deliveries[middle:], rows[middle:]))
-            return settlement
-        written = [d for i, d in enumerate(deliveries) if i not in result.rejected]
-        dead = [(deliveries[i], reason) for i, reason in sorted(result.rejected.items())]
-        return Settlement(job, written=written, dead=dead)
 
 
 class Writer:
@@ -159,7 +64,11 @@ class Writer:
         connect_policy: RetryPolicy = DEFAULT_CONNECT_POLICY,
         name: str = "spartakus-writer",
         session_factory: SessionFactory | None = None,
+        max_hold: float = DEFAULT_MAX_HOLD,
+        max_held_bytes: int = DEFAULT_MAX_HELD_BYTES,
     ) -> None:
+        """``max_hold`` bounds how long a batch is held through a store outage before it goes back to the
+        queue; ``max_held_bytes`` bounds the bodies and rows held (see ``writer.holding``)."""
         self.metrics = metrics or WriterMetrics()
         self._amqp_url = amqp_url
         self._queue = queue_name
@@ -179,6 +88,12 @@ class Writer:
         self._in_flight: Job | None = None
         self._draining = False
         self._next_lag_poll = 0.0
+        self._next_holdings_poll = 0.0
+        self._max_hold = max_hold
+        self._holdings = Holdings(max_bytes=max_held_bytes)
+        self._waiting: deque[Delivery] = deque()
+        """Deliveries received and not yet decoded: decoding waits while the byte budget is used up."""
+        self._paused = False
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then write what was received, ack it and return.
@@ -187,7 +102,9 @@ class Writer:
             BrokerError: RabbitMQ stayed unreachable through the reconnect policy.
             SinkConfigError: the sink cannot work as configured (its batch went back to the queue).
         """
-        worker = SinkWorker(sink=self._sink, policy=self._write_policy, stop=stop, metrics=self.metrics)
+        worker = SinkWorker(
+            sink=self._sink, policy=self._write_policy, stop=stop, metrics=self.metrics, max_hold=self._max_hold
+        )
         worker.start()
         try:
             self._session = self._connect(stop)
@@ -227,20 +144,29 @@ class Writer:
         return session
 
     def _on_delivery(self, delivery: Delivery) -> None:
-        try:
-            row = decode_report(
-                delivery.body,
-                received_at_header=delivery.headers.get(RECEIVED_AT_HEADER),
-                content_encoding=delivery.content_encoding,
-            )
-        except UndecodableMessageError as e:
-            self._poison.append((delivery, str(e)))
-            return
-        self._ready.extend(self._batcher.add(delivery, row))
+        received = received_epoch(delivery.headers.get(RECEIVED_AT_HEADER), default=time.time())
+        self._holdings.received(delivery.tag, len(delivery.body), received)
+        self._waiting.append(delivery)
+
+    def _decode_waiting(self) -> None:
+        """Decode waiting deliveries into batches while the byte budget allows (always one, if nothing is decoded)."""
+        while self._waiting and not (self._holdings.over_budget() and self._holdings.decoded > 0):
+            delivery = self._waiting.popleft()
+            try:
+                row = decode_report(
+                    delivery.body,
+                    received_at_header=delivery.headers.get(RECEIVED_AT_HEADER),
+                    content_encoding=delivery.content_encoding,
+                )
+            except UndecodableMessageError as e:
+                self._poison.append((delivery, str(e)))
+                continue
+            self._holdings.decoded_into(delivery.tag, row.nbytes)
+            self._ready.extend(self._batcher.add(delivery, row))
 
     def _finished(self) -> bool:
         idle = not self._ready and self._in_flight is None and not self._poison and self._batcher.pending == 0
-        return self._draining and idle
+        return self._draining and idle and not self._waiting
 
     def _session_or_fail(self) -> Session:
         if self._session is None:
@@ -252,8 +178,10 @@ class Writer:
         if stop.is_set() and not self._draining:
             self._draining = True
             session.cancel()
-            self._ready.extend(b for b in [self._batcher.flush()] if b is not None)
         session.process(self._timeout())
+        self._decode_waiting()
+        if self._draining and not self._waiting:
+            self._ready.extend(b for b in [self._batcher.flush()] if b is not None)
         self._dead_letter_poison(session)
         self._apply_settlements(session)
         if (batch := self._batcher.due()) is not None:
@@ -261,8 +189,27 @@ class Writer:
         if self._in_flight is None and self._ready:
             self._in_flight = Job(self._ready.popleft(), session)
             worker.submit(self._in_flight, self._results)
+        self._flow(session)
         self._poll_lag(session)
         self.metrics.held_rows.set(session.unsettled)
+
+    def _flow(self, session: Session) -> None:
+        """Pause the consumer while the byte budget is used up; resume once half of it is free."""
+        if not self._paused and not self._draining and self._holdings.over_budget():
+            session.cancel()
+            self._paused = True
+            self.metrics.consuming_paused.set(1)
+            log.info("holding the byte budget; pausing deliveries", extra={"held_bytes": self._holdings.nbytes})
+        elif self._paused and not self._draining and self._holdings.may_resume():
+            session.resume()
+            self._paused = False
+            self.metrics.consuming_paused.set(0)
+            log.info("resuming deliveries", extra={"held_bytes": self._holdings.nbytes})
+        now = time.monotonic()
+        if now >= self._next_holdings_poll:
+            self._next_holdings_poll = now + HOLDINGS_POLL_SECONDS
+            self.metrics.held_bytes.set(self._holdings.nbytes)
+            self.metrics.oldest_report_seconds.set(self._holdings.oldest_age())
 
     def _timeout(self) -> float:
         deadline = self._batcher.deadline()
@@ -274,6 +221,7 @@ class Writer:
         while self._poison:
             delivery, reason = self._poison[0]
             session.dead_letter(delivery, reason)
+            self._holdings.settled([delivery.tag])
             self._poison.pop(0)
             self.metrics.dead_lettered.labels(UNDECODABLE).inc()
             log.warning("dead-lettered a message", extra={"message_id": delivery.message_id, "reason": reason})
@@ -288,9 +236,11 @@ class Writer:
                 continue
             for delivery, reason in settlement.dead:
                 session.dead_letter(delivery, reason)
+                self._holdings.settled([delivery.tag])
                 self.metrics.dead_lettered.labels(REJECTED).inc()
                 log.warning("dead-lettered a rejected row", extra={"message_id": delivery.message_id, "reason": reason})
             session.settle(ack=[d.tag for d in settlement.written], requeue=[d.tag for d in settlement.requeue])
+            self._holdings.settled(d.tag for d in [*settlement.written, *settlement.requeue])
             if settlement.fatal is not None:
                 raise settlement.fatal
             self.metrics.rows_written.labels(self._sink.name).inc(len(settlement.written))
@@ -312,6 +262,10 @@ class Writer:
         self._batcher.flush()
         self._ready.clear()
         self._poison.clear()
+        self._waiting.clear()
+        self._holdings.clear()
+        self._paused = False
+        self.metrics.consuming_paused.set(0)
         if stop.is_set():
             self._draining = True
             self._wait_for_in_flight()

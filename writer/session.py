@@ -45,6 +45,10 @@ class Session(Protocol):
         """Stop deliveries."""
         ...
 
+    def resume(self) -> None:
+        """Start deliveries again after ``cancel``."""
+        ...
+
     def wake(self) -> None:
         """Make a ``process`` call in the session's thread return soon. Safe from any thread."""
         ...

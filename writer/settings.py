@@ -11,6 +11,7 @@ from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, Log
 from runtime.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
 from writer.batch import DEFAULT_BATCH_MAX_BYTES
+from writer.holding import DEFAULT_MAX_HELD_BYTES
 
 DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
 
@@ -35,9 +36,20 @@ class WriterSettings(BaseSettings):
     batch_max_bytes: int = Field(
         default=DEFAULT_BATCH_MAX_BYTES,
         ge=1024,
-        le=9_000_000,
-        description="Report JSON bytes per batch at most; keeps one BigQuery request under 10 MB. "
-        "[SPARTAKUS_BATCH_MAX_BYTES]",
+        le=256 * 2**20,
+        description="Bytes per batch at most, counted as the BigQuery client sends the rows; BigQuery requests "
+        "stay under 10,485,760 bytes whatever this is. [SPARTAKUS_BATCH_MAX_BYTES]",
+    )
+    max_hold: GoDuration = Field(
+        default="20m",  # type: ignore[assignment]  # parsed by GoDuration
+        description="How long a batch is held and retried while the store is down before it goes back to the queue; "
+        "keep it under RabbitMQ's consumer_timeout (30m by default). [SPARTAKUS_MAX_HOLD]",
+    )
+    max_held_bytes: int = Field(
+        default=DEFAULT_MAX_HELD_BYTES,
+        ge=1024,
+        description="Bytes of message bodies and decoded rows held at most; past it the writer stops taking "
+        "deliveries until half is free. [SPARTAKUS_MAX_HELD_BYTES]",
     )
     connection_name: ConnectionNameFlag = "spartakus-writer"
     metrics_port: int | None = Field(

@@ -60,7 +60,7 @@ class StdoutSink:
 
     def write(self, rows: Sequence[Row]) -> WriteResult:
         """Print one report a line and flush."""
-        self._stream.write(b"".join(row.payload + b"\n" for row in rows))
+        self._stream.write(b"".join(payload + b"\n" for row in rows for payload in row.payloads))
         self._stream.flush()
         return WriteResult()
 

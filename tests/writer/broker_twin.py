@@ -132,6 +132,10 @@ class TwinSession:
         """Stop deliveries."""
         self._consuming = False
 
+    def resume(self) -> None:
+        """Start deliveries again."""
+        self._consuming = True
+
     def wake(self) -> None:
         """End a ``process`` wait."""
         self._woken.set()

@@ -112,6 +112,10 @@ class FlakySink:
         self._error = error
         self._after_write = after_write
 
+    def heal(self) -> None:
+        """Stop failing: every later call writes through."""
+        self._failures = 0
+
     def write(self, rows: Sequence[Row]) -> WriteResult:
         """Fail as configured, else write through."""
         self.calls += 1

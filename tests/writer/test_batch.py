@@ -17,7 +17,7 @@ class Clock:
 
 
 def row(size: int = 10, report_id: str = "r") -> Row:
-    return Row(report_id=report_id, payload=b"x" * size)
+    return Row(report_id=report_id, payloads=(b"x" * size,), sizes=(size,))
 
 
 def test_batch_closes_at_the_row_count() -> None:

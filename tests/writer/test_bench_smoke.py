@@ -29,3 +29,21 @@ def test_the_writer_benchmark_runs_quickly_and_reports_both_sinks(amqp_url: str)
     assert any(line.startswith("sink") and "ratio" in line for line in lines)
     for sink in ("bigquery", "duckdb", "(stdout)"):
         assert any(line.startswith(sink) and " 1000 " in line for line in lines), result.stdout
+
+
+def test_the_writer_benchmark_prints_the_peak_rss_of_a_65000_node_report(amqp_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.writer_bench", "--large-only", "--sinks", "duckdb", "--amqp-url", amqp_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    header = lines.index(next(line for line in lines if "65k peak MB" in line))
+    sink, _size, small, large, *_rest = lines[header + 1].split()
+    assert sink == "duckdb"
+    assert 0 < float(small) < float(large)

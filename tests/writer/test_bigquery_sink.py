@@ -15,7 +15,13 @@ from schema.bigquery import load_table_schema
 from tests.schema.original_table import ORIGINAL_TABLE
 from tests.support.writer_load import sample_report
 from tests.writer.conftest import BigQueryTarget, api_error
-from writer.bigquery_sink import BigQuerySink, TableMissingError, classify_insert_errors, translate
+from writer.bigquery_sink import (
+    BigQuerySink,
+    RequestTooLargeError,
+    TableMissingError,
+    classify_insert_errors,
+    translate,
+)
 from writer.errors import PermanentSinkError, TransientSinkError
 from writer.rows import Row, decode_report
 
@@ -66,7 +72,12 @@ def test_rows_are_appended_to_a_table_with_the_original_spartakus_schema(bq_targ
     schema = client.get_table(table_id).schema
     assert [f.to_api_repr() for f in schema[: len(ORIGINAL_SCHEMA)]] == [f.to_api_repr() for f in ORIGINAL_SCHEMA]
     added = [(f.name, f.field_type, f.mode) for f in schema[len(ORIGINAL_SCHEMA) :]]
-    assert added == [("reportID", "STRING", "NULLABLE"), ("receivedAt", "TIMESTAMP", "NULLABLE")]
+    assert added == [
+        ("reportID", "STRING", "NULLABLE"),
+        ("receivedAt", "TIMESTAMP", "NULLABLE"),
+        ("part", "INTEGER", "NULLABLE"),
+        ("parts", "INTEGER", "NULLABLE"),
+    ]
     assert bq_target.scalar("COUNT(*)") == 4
     assert bq_target.scalar("COUNT(*)", f"{table_id}_dedup") == 4
     assert bq_target.scalar("COUNT(*)", where="clusterID = 'old-cluster' AND reportID IS NULL") == 1
@@ -116,7 +127,12 @@ def test_stopped_rows_are_valid_and_invalid_rows_are_named() -> None:
         (api_error(google_errors.GatewayTimeout, "late"), TransientSinkError),
         (api_error(google_errors.Forbidden, "quota", errors=[{"reason": "rateLimitExceeded"}]), TransientSinkError),
         (api_error(google_errors.BadRequest, "bad", errors=[{"reason": "backendError"}]), TransientSinkError),
-        (api_error(google_errors.BadRequest, "too large", errors=[{"reason": "invalid"}]), PermanentSinkError),
+        (api_error(google_errors.BadRequest, "bad row", errors=[{"reason": "invalid"}]), PermanentSinkError),
+        (
+            api_error(google_errors.BadRequest, "Request payload size exceeds the limit: 10485760 bytes."),
+            RequestTooLargeError,
+        ),
+        (google_errors.from_http_status(413, "Request Entity Too Large"), RequestTooLargeError),  # type: ignore[no-untyped-call]  # the client is untyped
         (api_error(google_errors.Forbidden, "access denied", errors=[{"reason": "accessDenied"}]), TransientSinkError),
         (api_error(google_errors.NotFound, "no table"), TableMissingError),
         (requests.exceptions.ConnectionError("refused"), TransientSinkError),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from tests.support.amqp import blocking_channel
 from tests.support.services import wait_until
 from tests.support.writer_load import declare, properties, queue_counts, sample_report
 from writer.cli import dlq_main
+from writer.rows import decode_report
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +69,30 @@ def test_replay_moves_messages_back_without_the_error_header(
     assert all(props.headers[RECEIVED_AT_HEADER] == "2026-11-27T10:00:00+00:00" for _m, props, _b in moved)
     assert all(props.delivery_mode == 2 for _m, props, _b in moved)
     assert json.loads(moved[0][2]) == reports[0]
+
+
+def test_gzip_bodies_are_listed_with_their_inflated_size_and_replayed_as_they_were(
+    amqp_url: str, queue_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    declare(amqp_url, queue_name)
+    report = sample_report(1, nodes=500)
+    body = json.dumps(report).encode()
+    with blocking_channel(amqp_url) as channel:
+        channel.confirm_delivery()
+        props = properties(str(report["reportID"]))
+        props.content_encoding = "gzip"
+        props.headers[ERROR_HEADER] = "a reason"
+        channel.basic_publish("", f"{queue_name}.dead", gzip.compress(body), props)
+    assert dlq_main(["list", "--amqp-url", amqp_url, "--queue", queue_name]) == 0
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["contentEncoding"] == "gzip"
+    assert line["reportBytes"] == len(body)
+    assert line["bytes"] < len(body) / 5
+    assert dlq_main(["replay", "--amqp-url", amqp_url, "--queue", queue_name]) == 0
+    with blocking_channel(amqp_url) as channel:
+        _method, moved, moved_body = channel.basic_get(queue_name, auto_ack=True)
+    assert moved.content_encoding == "gzip"
+    assert decode_report(moved_body, content_encoding=moved.content_encoding).report_id == report["reportID"]
 
 
 def test_an_unreachable_broker_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:

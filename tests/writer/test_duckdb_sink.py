@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.writer_load import sample_report
 from writer.duckdb_sink import DuckDbSink, latest_reports
 from writer.errors import SinkConfigError
@@ -130,3 +131,28 @@ def test_a_second_process_on_the_same_file_fails_clearly_and_leaves_it_intact(tm
 def test_reading_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(SinkConfigError, match="cannot open"):
         latest_reports(str(tmp_path / "missing.duckdb"))
+
+
+def test_a_split_report_is_stored_as_its_parts_and_the_dedup_view_keeps_each_part_once(tmp_path: Path) -> None:
+    report = go_volunteer_report(3_000)
+    split = decode_report(go_body(report), max_row_bytes=400_000)
+    assert len(split.payloads) > 2
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path)
+    sink.write([split, *rows(2)])
+    sink.write([split])  # a redelivery
+    sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        raw = db.execute("SELECT count(*) FROM reports").fetchone()
+        reports = db.execute("SELECT count(*) FROM reports_dedup WHERE coalesce(part, 0) = 0").fetchone()
+        nodes = db.execute(
+            "SELECT count(*), count(DISTINCT n.id) FROM (SELECT unnest(nodes) AS n FROM reports_dedup) "
+            "WHERE n.id IN (SELECT unnest(nodes).id FROM reports WHERE clusterID = ?)",
+            [report["clusterID"]],
+        ).fetchone()
+    assert raw == (2 * len(split.payloads) + 2,)
+    assert reports == (3,)
+    assert nodes == (3_000, 3_000)
+    latest = {r["clusterID"]: r for r in latest_reports(path)}
+    assert [n["id"] for n in latest[report["clusterID"]]["nodes"]] == [n["id"] for n in report["nodes"]]
+    assert "part" not in latest[report["clusterID"]]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.writer_load import sample_report
 from writer.duckdb_sink import DuckDbSink
 from writer.rows import decode_report
@@ -48,6 +49,24 @@ def test_reports_json_gives_the_whole_reports(tmp_path: Path) -> None:
     reports = json.loads(result.stdout)
     assert [r["clusterID"] for r in reports] == ["cluster-a", "cluster-b"]
     assert reports[0]["nodes"][0]["capacity"][0] == {"resource": "cpu", "value": "4"}
+
+
+def test_reports_counts_every_node_of_a_report_stored_in_parts(tmp_path: Path) -> None:
+    path = tmp_path / "reports.duckdb"
+    report = go_volunteer_report(2_500)
+    report["clusterID"] = "big-cluster"
+    split = decode_report(go_body(report), max_row_bytes=300_000)
+    assert len(split.payloads) > 2
+    sink = DuckDbSink(str(path))
+    sink.write([split])
+    sink.close()
+
+    result = _reports(f"--database=duckdb:///{path}")
+
+    assert result.returncode == 0, result.stderr
+    _header, row, _footer = result.stdout.splitlines()
+    assert row.split()[0] == "big-cluster"
+    assert row.split()[4] == "2500"
 
 
 def test_reports_on_a_missing_store_says_so_and_exits_1(tmp_path: Path) -> None:

@@ -140,16 +140,23 @@ def test_a_503_then_success_is_retried_and_nothing_is_dead_lettered(
     sink.close()
 
 
-def test_a_batch_failing_past_the_retries_returns_to_the_queue_and_is_written_later(
+def test_a_batch_failing_past_its_hold_returns_to_the_queue_and_is_written_later(
     amqp_url: str, queue_name: str, tmp_path: Path, start_writer: StartWriter
 ) -> None:
-    sink = FlakySink(DuckDbSink(str(tmp_path / "r.duckdb")), failures=3, error=service_unavailable)
+    sink = FlakySink(DuckDbSink(str(tmp_path / "r.duckdb")), failures=10**9, error=service_unavailable)
     publish(amqp_url, queue_name, report_messages(reports(20)))
     policy = RetryPolicy(attempts=2, max_seconds=10, first_wait=0.01, max_wait=0.05)
-    running = start_writer(queue_name, sink, batch_size=50, batch_max_wait=0.2, write_policy=policy)
+    running = start_writer(queue_name, sink, batch_size=50, batch_max_wait=0.2, write_policy=policy, max_hold=0.5)
+    wait_until(
+        lambda: running.metric("spartakus_writer_batches_total", {"outcome": "requeued"}) >= 1,
+        timeout=30,
+        what="the batch returned to the queue once held for max_hold",
+    )
+    assert running.metric("spartakus_writer_store_unreachable") == 1
+    sink.heal()
     wait_until(lambda: running.written() == 20, timeout=30, what="rows written after a requeue")
     running.shutdown()
-    assert running.metric("spartakus_writer_batches_total", {"outcome": "requeued"}) >= 1
+    assert running.metric("spartakus_writer_store_unreachable") == 0
     assert queue_counts(amqp_url, f"{queue_name}.dead")[0] == 0
     assert duckdb_count(sink.inner) == 20
     sink.close()

@@ -169,3 +169,43 @@ def test_a_settlement_from_a_lost_session_is_dropped_and_the_redelivered_batch_i
     assert sink.requests[0] == sink.requests[1]
     assert sorted(broker.acked()) == sorted(messages)
     assert not errors
+
+
+def test_past_its_byte_budget_the_writer_decodes_no_more_and_pauses_deliveries_until_half_is_free() -> None:
+    broker = TwinBroker(prefetch=10)
+    messages = [json.dumps(sample_report(i, nodes=1, pad=20_000)).encode() for i in range(30)]
+    broker.publish(*messages)
+    sink = MemorySink()
+    sink.gate = threading.Event()
+    writer = Writer(
+        amqp_url="amqp://twin/",
+        queue_name="twin",
+        sink=sink,
+        batch_size=5,
+        batch_max_wait=0.05,
+        write_policy=QUICK,
+        connect_policy=QUICK,
+        session_factory=broker.session,
+        max_held_bytes=60_000,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        assert sink.entered.wait(10)
+        wait_until(
+            lambda: writer.metrics.registry.get_sample_value("spartakus_writer_consuming_paused") == 1,
+            timeout=10,
+            what="deliveries paused",
+        )
+        assert broker.sessions[0].unsettled == 10, "the prefetch filled before the budget was known to be spent"
+        assert len(broker.ready) == 20
+        sink.gate.set()
+        wait_until(lambda: len(broker.acked()) == 30, timeout=30, what="every report written")
+    finally:
+        stop.set()
+        thread.join(30)
+    # Two 20 KB reports (body and row) spend the 60 KB budget: no batch holds more, though five would fit by count.
+    assert max(len(request) for request in sink.requests) <= 2
+    assert sorted(broker.acked()) == sorted(messages)
+    assert writer.metrics.registry.get_sample_value("spartakus_writer_consuming_paused") == 0
