@@ -51,10 +51,9 @@ MAX_REPORT_BYTES: Final = 64 * 2**20
 """The largest report JSON the writer reads (the gateway's inflated cap); a larger body is dead-lettered."""
 
 MAX_OBJECTS: Final = 2_000_000
-"""JSON objects one report may hold (counted as ``{`` bytes, an upper bound): twice what the gateway lets in.
-
-Each costs the writer about a hundred bytes while it renders the report, so this bounds the memory of the
-smallest nodes as ``MAX_REPORT_BYTES`` bounds that of the largest."""
+"""JSON objects one report may hold, counted as ``{`` bytes (an upper bound): the gateway's own cap on objects and
+arrays, so a report the gateway accepted passes. Each node costs the writer about a hundred bytes while it renders
+the report, so this bounds the memory of the smallest nodes as ``MAX_REPORT_BYTES`` bounds that of the largest."""
 
 _TOP_LEVEL: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NODE_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw] | None)
