@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from ingest.publisher import check_url
 from ingest.server import serve
 from ingest.settings import IngestSettings
 from runtime.logs import configure_logging
@@ -20,8 +21,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ingest gateway; returns the process exit code."""
     try:
         settings = load_settings(IngestSettings, argv)
+        check_url(settings.amqp_url)
     except ConfigError as e:
         return exit_config_error(PROG, e)
+    except ValueError as e:
+        return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
     broker = urlsplit(settings.amqp_url)
     log.info(

@@ -83,18 +83,21 @@ class ConfirmTracker:
                 self._returned.add(tag)
                 return
 
-    def expire(self, now: float) -> None:
-        """Fail the publishes whose deadline is past ``now`` with ``ConfirmTimeoutError``."""
+    def expire(self, now: float) -> int:
+        """Fail the publishes whose deadline is past ``now`` with ``ConfirmTimeoutError``; returns how many."""
         deadlines = self._deadlines
+        expired = 0
         while deadlines:
             deadline, tag = deadlines[0]
             entry = self._pending.get(tag)
             waiting = entry is not None and not entry[0].done()
             if waiting and deadline > now:
-                return
+                break
             deadlines.popleft()
             if entry is not None and waiting:
                 entry[0].set_exception(ConfirmTimeoutError("no confirm from the broker in time"))
+                expired += 1
+        return expired
 
     def fail_all(self, error: PublishError) -> None:
         """Settle every waiting publish with ``error`` (channel lost, connection blocked, shutdown)."""

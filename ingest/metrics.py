@@ -16,6 +16,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 STATUSES: Final = (200, 204, 400, 404, 405, 413, 415, 422, 503)
+CLOSE_REASONS: Final = ("header_too_large", "header_timeout", "body_timeout", "evicted", "refused", "dropped")
 
 # Confirms on a healthy broker take about a millisecond; the top buckets show
 # a struggling broker long before requests hit the confirm timeout.
@@ -65,6 +66,25 @@ class IngestMetrics:
             "Reports the broker confirmed.",
             registry=self.registry,
         )
+
+        self.connections_closed = Counter(
+            "spartakus_ingest_connections_closed",
+            "Connections the gateway closed or refused to stay within its limits, by reason: header_too_large "
+            "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
+            "limit), dropped (closed at once, too many waiting for their 503).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
+        self.open_connections = Gauge(
+            "spartakus_ingest_open_connections",
+            "HTTP connections open, within the connection limit.",
+            registry=self.registry,
+        )
+
+    def count_connections_closed(self, reason: str, count: int) -> None:
+        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
+        self._by_reason[reason].inc(count)
 
     def count_request(self, status: int) -> None:
         """Count one POST /api/v1 answered with ``status``."""

@@ -80,9 +80,10 @@ def _submit_operation() -> dict[str, Any]:
             ),
             "415": _error("Content-Type is not application/json, or Content-Encoding is not gzip."),
             "422": _error("The report breaks the schema; details list the field paths."),
+            "431": _error("The request line and headers exceed the gateway's limit (64 KiB by default)."),
             "503": _error(
-                "The gateway is at its memory budget, or the broker is unavailable, blocked, nacked, "
-                "or did not confirm in time.",
+                "The report was not stored: the broker could not confirm it, or the gateway is at its memory "
+                "budget or its connection limit; retry after Retry-After seconds.",
                 retry=True,
             ),
         },

@@ -33,6 +33,7 @@ from ingest.confirms import ConfirmTracker
 from ingest.metrics import IngestMetrics
 from ingest.ports import BrokerBlockedError, BrokerUnavailableError, Envelope, PublishError
 from ingest.retry import reconnect_attempts
+from runtime.settings import redact_in
 from schema.report import SCHEMA_VERSION
 from schema.topology import (
     CONTENT_TYPE,
@@ -52,6 +53,18 @@ MAX_SWEEP_INTERVAL: Final = 0.1
 log = logging.getLogger(__name__)
 
 _AMQP_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
+
+
+def check_url(url: str) -> None:
+    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say).
+
+    Raises:
+        ValueError: why, with the password masked.
+    """
+    try:
+        pika.URLParameters(url)
+    except (ValueError, TypeError, KeyError, SyntaxError) as e:
+        raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
 
 
 class AmqpPublisher:
@@ -79,6 +92,9 @@ class AmqpPublisher:
         self._tracker = ConfirmTracker(queue)
         self._blocked = False
         self._closing = False
+        # Set when a confirm failed to arrive in time; cleared by the next confirm or a broker answer.
+        self._overdue = False
+        self._probe_task: asyncio.Task[None] | None = None
         self._redeclaring = False
         self._redeclare_task: asyncio.Task[None] | None = None
         self._waiters: set[asyncio.Future[Any]] = set()
@@ -91,9 +107,14 @@ class AmqpPublisher:
 
     @property
     def ready(self) -> bool:
-        """Whether a publish could be confirmed now: channel open, connection not blocked, not closing."""
+        """Whether a publish could be confirmed now.
+
+        The channel is open, the connection is not blocked, the gateway is not
+        closing, and no confirm is overdue: a frozen broker keeps the channel
+        open but answers nothing, so readiness also follows the confirms.
+        """
         channel = self._channel
-        return channel is not None and channel.is_open and not self._blocked and not self._closing
+        return channel is not None and channel.is_open and not (self._blocked or self._closing or self._overdue)
 
     @property
     def alive(self) -> bool:
@@ -162,8 +183,37 @@ class AmqpPublisher:
 
     def _sweep(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tracker.expire(loop.time())
+        if self._tracker.expire(loop.time()) and not self._overdue and self._channel is not None:
+            self._overdue = True
+            log.warning("a confirm is overdue; not ready until the broker answers", extra=self._where())
+            self._probe_task = loop.create_task(self._probe(self._channel))
+            self._probe_task.add_done_callback(_log_crash)
         self._sweeper = loop.call_later(self._sweep_every, self._sweep)
+
+    async def _probe(self, channel: Any) -> None:
+        """Ask the broker something on ``channel`` until it answers, and then count the gateway ready again."""
+        spec = self._topology.main
+        while self._overdue and channel is self._channel and not self._closing:
+            try:
+                async with asyncio.timeout(self._confirm_timeout):
+                    await self._call(lambda done: channel.queue_declare(spec.name, passive=True, callback=done))
+            except TimeoutError:
+                continue
+            except (*_AMQP_ERRORS, PublishError):
+                return  # the channel is gone; reconnecting resets readiness
+            if self._overdue:
+                self._overdue = False
+                log.info("the broker answers again; ready", extra=self._where())
+
+    def _where(self) -> dict[str, object]:
+        return {"queue": self._topology.queue, "confirm_timeout_s": self._confirm_timeout}
+
+    def _on_confirm(self, tracker: ConfirmTracker, frame: Any) -> None:
+        method = frame.method
+        tracker.confirm(method.delivery_tag, multiple=method.multiple, acked=isinstance(method, pika.spec.Basic.Ack))
+        if self._overdue:
+            self._overdue = False
+            log.info("confirms arrive again; ready", extra=self._where())
 
     # --- connection lifecycle -------------------------------------------------
 
@@ -189,7 +239,7 @@ class AmqpPublisher:
                 connection = await self._open_connection()
                 channel = await self._open_channel(connection, tracker)
                 await self._call(
-                    lambda done: channel.confirm_delivery(functools.partial(_on_confirm, tracker), callback=done)
+                    lambda done: channel.confirm_delivery(functools.partial(self._on_confirm, tracker), callback=done)
                 )
                 for spec in (self._topology.dead, self._topology.main):
                     await self._declare(channel, spec)
@@ -201,6 +251,7 @@ class AmqpPublisher:
             raise BrokerUnavailableError(str(e) or repr(e)) from e
         self._tracker = tracker
         self._channel = channel
+        self._overdue = False
 
     async def _open_connection(self) -> Any:
         params = pika.URLParameters(self._url)
@@ -304,11 +355,6 @@ class AmqpPublisher:
     def _on_unblocked(self, _connection: Any, _frame: Any) -> None:
         self._blocked = False
         log.info("broker unblocked the connection")
-
-
-def _on_confirm(tracker: ConfirmTracker, frame: Any) -> None:
-    method = frame.method
-    tracker.confirm(method.delivery_tag, multiple=method.multiple, acked=isinstance(method, pika.spec.Basic.Ack))
 
 
 class CoalescingConnection(AsyncioConnection):  # type: ignore[misc]  # pika has no type information

@@ -25,20 +25,18 @@ import uvicorn
 from ingest.app import IngestApp
 from ingest.body import BodyLimits
 from ingest.budget import MemoryBudget
+from ingest.connections import ConnectionGuard, ConnectionLimits, connection_budget, guarded_protocol
 from ingest.metrics import IngestMetrics
 from ingest.publisher import AmqpPublisher
 from ingest.settings import IngestSettings
 
-KEEP_ALIVE_SECONDS: Final = 75
-"""Idle keep-alive; above the 60 s idle timeout of common load balancers, so they close first."""
 LISTEN_BACKLOG: Final = 2048
 
 log = logging.getLogger(__name__)
 
 
-def build_app(settings: IngestSettings) -> IngestApp:
-    """The ASGI app with its publisher and metrics, from ``settings``."""
-    metrics = IngestMetrics()
+def build_app(settings: IngestSettings, metrics: IngestMetrics) -> IngestApp:
+    """The ASGI app with its publisher, from ``settings``."""
     publisher = AmqpPublisher(
         amqp_url=settings.amqp_url,
         queue=settings.queue,
@@ -63,20 +61,36 @@ def serve(settings: IngestSettings) -> int:
     return _supervise(settings)
 
 
+def build_guard(settings: IngestSettings, metrics: IngestMetrics) -> ConnectionGuard:
+    """The connection limits of one server process, from ``settings`` and the file limit."""
+    limits = ConnectionLimits(
+        max_connections=connection_budget(settings.max_connections),
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_timeout.total_seconds(),
+        body_timeout=settings.body_timeout.total_seconds(),
+    )
+    return ConnectionGuard(limits, metrics, settings.retry_after)
+
+
 def _serve_worker(settings: IngestSettings, sock: socket.socket | None) -> int:
+    metrics = IngestMetrics()
+    guard = build_guard(settings, metrics)
+    log.info("connection limits", extra={"max_connections": guard.limits.max_connections})
     config = uvicorn.Config(
-        build_app(settings),
+        build_app(settings, metrics),
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_protocol(guard),
+        # Plain HTTP only: an Upgrade request is answered as an ordinary request.
+        ws="none",
         lifespan="on",
         log_config=None,
         access_log=False,
         server_header=False,
         proxy_headers=False,  # the gateway never looks at client addresses
         backlog=LISTEN_BACKLOG,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_keep_alive=max(1, round(settings.idle_timeout.total_seconds())),
         # Requests wait for at most one confirm timeout; the margin lets them answer.
         timeout_graceful_shutdown=int(settings.shutdown_timeout.total_seconds()) + 1,
     )

@@ -121,16 +121,55 @@ LogLevel = Annotated[Literal["debug", "info", "warning", "error"], BeforeValidat
 """A log level in any case, so that one ``SPARTAKUS_LOG_LEVEL`` serves every component."""
 
 
+def redact_url(text: str) -> str:
+    """``text`` (a URL, or several separated by commas) with every password masked, however malformed.
+
+    Whatever sits between the first ``:`` of the user part and the last ``@``
+    is masked; without an ``@``, a non-numeric "port" is masked too, since it
+    may be a password whose ``@`` went missing or came after a ``/``.
+    """
+    return ",".join(_redact_one(part) for part in text.split(","))
+
+
+def redact_in(text: str, url: str) -> str:
+    """``text`` with ``url``'s password masked wherever it appears (an error message about ``url``)."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    text = text.replace(url, redact_url(url))
+    return text.replace(password, "***") if password else text
+
+
+def _redact_one(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        # A fragment of a URL split at a comma in its password: keep nothing before an '@'.
+        at = url.rfind("@")
+        return url if at < 0 else "***" + url[at:]
+    at = rest.rfind("@")
+    if at >= 0:
+        user, colon, _password = rest[:at].partition(":")
+        return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+    authority, slash, tail = rest.partition("/")
+    host, colon, port = authority.partition(":")
+    if colon and not port.isdigit():
+        return f"{scheme}://{host}:***{slash}{tail}"
+    return url
+
+
 def _amqp_url(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     parts = urlsplit(value)
+    shown = redact_url(value)
     if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
-        raise ValueError(f"{value!r} is not an AMQP URL: use amqp://user:password@host:5672/vhost")
+        raise ValueError(f"{shown!r} is not an AMQP URL: use amqp://user:password@host:5672/vhost")
     try:
         parts.port  # noqa: B018  # urlsplit checks the port only when asked
     except ValueError as e:
-        raise ValueError(f"invalid port in AMQP URL: {e}") from e
+        # urlsplit's own message quotes the port text, which may be part of a password.
+        raise ValueError(f"invalid port in AMQP URL {shown!r}: use a number from 0 to 65535") from e
     return value
 
 

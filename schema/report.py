@@ -50,6 +50,21 @@ _QUALIFIED_NAME_RE: Final = re.compile(r"[A-Za-z0-9](?:[-A-Za-z0-9_.]*[A-Za-z0-9
 _PREFIX_MAX: Final = 253
 _NAME_MAX: Final = 63
 
+EXTENSION_KEY_SCHEMA: Final[dict[str, Any]] = {
+    # The rule of ``qualified_name_error`` in JSON Schema, for the API description. Its
+    # patterns work alike in ECMA 262 and Python: the second bounds the prefix without a
+    # lookahead, and "not newline" stands in for an end anchor that Python's "$" lacks.
+    "pattern": rf"^(?:{_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*/)?"
+    rf"[A-Za-z0-9](?:[-A-Za-z0-9_.]{{0,{_NAME_MAX - 2}}}[A-Za-z0-9])?$",
+    "allOf": [{"pattern": rf"^(?:[^/]{{1,{_PREFIX_MAX}}}/)?[^/]*$"}],
+    "not": {"pattern": "\n"},
+    "maxLength": _PREFIX_MAX + 1 + _NAME_MAX,
+    "description": "A Kubernetes qualified name: an optional DNS-1123 subdomain prefix of at most "
+    f"{_PREFIX_MAX} characters and '/', then a name of 1-{_NAME_MAX} characters of [A-Za-z0-9-_.], "
+    "starting and ending with a letter or digit.",
+}
+"""The extension key rule as JSON Schema keywords."""
+
 ReportId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 
 
@@ -109,7 +124,7 @@ class Extension(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    name: str
+    name: str = Field(json_schema_extra=EXTENSION_KEY_SCHEMA)
     value: str
 
     @field_validator("name")

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag
-from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
+from runtime.settings import ConfigError, exit_config_error, load_settings, redact_url, settings_config
 
 PROG: Final = "python -m spartakus.run"
 COMPONENTS: Final = (sys.executable, "-m", "spartakus")
@@ -68,7 +68,7 @@ def check_broker(url: str, *, timeout: float = 3.0) -> None:
     """Send the AMQP 0-9-1 header, expect Connection.Start (no client library); else raise BrokerUnreachableError."""
     parts = urlsplit(url)
     if parts.scheme not in {"amqp", "amqps"}:
-        raise BrokerUnreachableError(f"{redact(url)!r} is not an amqp:// or amqps:// URL")
+        raise BrokerUnreachableError(f"{redact_url(url)!r} is not an amqp:// or amqps:// URL")
     host, port, reply = parts.hostname or "localhost", parts.port or (5671 if parts.scheme == "amqps" else 5672), b""
     try:
         with socket.create_connection((host, port), timeout=timeout) as raw:
@@ -81,12 +81,6 @@ def check_broker(url: str, *, timeout: float = 3.0) -> None:
         raise BrokerUnreachableError(f"{host}:{port}: {e.strerror or e}") from e
     if reply[:3] != b"\x01\x00\x00" or reply[7:11] != b"\x00\x0a\x00\x0a":  # method frame, channel 0: Connection.Start
         raise BrokerUnreachableError(f"{host}:{port} answered, but not as an AMQP 0-9-1 broker")
-
-
-def redact(url: str) -> str:
-    """``url`` with its password masked, for printing."""
-    password = urlsplit(url).password
-    return url if password is None else url.replace(f":{password}@", ":***@", 1)
 
 
 @dataclass
@@ -187,9 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         check_broker(settings.amqp_url)
     except BrokerUnreachableError as e:
-        print(UNREACHABLE.format(url=redact(settings.amqp_url), reason=e), file=sys.stderr)
+        print(UNREACHABLE.format(url=redact_url(settings.amqp_url), reason=e), file=sys.stderr)
         return 1
-    print(f"RabbitMQ    answers at {redact(settings.amqp_url)}\nstore       {settings.database}")
+    print(f"RabbitMQ    answers at {redact_url(settings.amqp_url)}\nstore       {settings.database}")
     print(f"starting ingest and {settings.writers} writer(s), logs in {settings.data_dir / 'logs'}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -13,6 +13,7 @@ from types import FrameType
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
 from writer import dlq
+from writer.consumer import check_url
 from writer.errors import BrokerError, SinkConfigError
 from writer.metrics import WriterMetrics
 from writer.service import Writer
@@ -73,8 +74,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
     try:
         settings = load_settings(WriterSettings, argv)
+        check_url(settings.amqp_url)
     except ConfigError as e:
         return exit_config_error(PROG, e)
+    except ValueError as e:
+        return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
     try:
         sink, metrics = _open_store(settings)
@@ -107,8 +111,11 @@ def dlq_main(argv: Sequence[str] | None = None) -> int:
     """List or replay dead-lettered reports; returns the process exit code."""
     try:
         settings = load_settings(DlqSettings, argv)
+        check_url(settings.amqp_url)
     except ConfigError as e:
         return exit_config_error(DLQ_PROG, e)
+    except ValueError as e:
+        return exit_config_error(DLQ_PROG, ConfigError(f"--amqp-url: {e}"))
     try:
         if settings.action == "list":
             return dlq.list_dead(

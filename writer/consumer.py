@@ -20,6 +20,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
+from runtime.settings import redact_in
 from schema.topology import ERROR_HEADER, PERSISTENT, topology_for
 from writer.batch import AckTracker
 from writer.errors import BrokerError
@@ -63,6 +64,18 @@ def _translated(what: str) -> Iterator[None]:
         raise BrokerError(f"RabbitMQ: {what} failed: {e!r}") from e
     except OSError as e:
         raise BrokerError(f"RabbitMQ: {what} failed: {e}") from e
+
+
+def check_url(url: str) -> None:
+    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say).
+
+    Raises:
+        ValueError: why, with the password masked.
+    """
+    try:
+        pika.URLParameters(url)
+    except (ValueError, TypeError, KeyError, SyntaxError) as e:
+        raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
 
 
 def _parameters(url: str, name: str) -> pika.URLParameters:

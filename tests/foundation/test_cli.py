@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from ingest.settings import IngestSettings
-from runtime.settings import ConfigError, load_settings, parse_duration
+from runtime.settings import ConfigError, load_settings, parse_duration, redact_url
 from volunteer.settings import VolunteerSettings
 from writer.settings import DlqSettings, WriterSettings
 
@@ -134,3 +134,45 @@ def test_a_malformed_amqp_url_exits_2_with_one_line(command: str) -> None:
 def test_a_cluster_id_the_gateway_would_refuse_is_refused_at_start() -> None:
     with pytest.raises(ConfigError, match="--cluster-id"):
         load_settings(VolunteerSettings, ["--cluster-id=" + "c" * 1025])
+
+
+SECRET = "s3cr3t-Pa55"  # noqa: S105  # made up: the output must never show it
+MALFORMED_URLS = [
+    f"amqp://guest:{SECRET}@broker:notaport/",
+    f"http://guest:{SECRET}@broker/",
+    f"amqp://guest:{SECRET[:4]}/{SECRET[4:]}@broker/",  # a '/' in the password
+    f"amqp://guest:{SECRET}@",
+    f"amqp://guest:{SECRET}@broker:99999/",
+    f"amqp://guest:{SECRET}@broker:5672/?heartbeat=often",
+    f"amqps://guest:{SECRET}@broker:5672/?ssl_options=nonsense",
+]
+
+
+@pytest.mark.parametrize("command", [["ingest"], ["writer", "--database", "stdout"], ["dlq", "list"]])
+@pytest.mark.parametrize("url", MALFORMED_URLS)
+def test_a_malformed_amqp_url_is_refused_at_start_without_showing_its_password(command: list[str], url: str) -> None:
+    result = _spartakus(*command, f"--amqp-url={url}")
+
+    assert result.returncode == 2
+    assert "--amqp-url" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert SECRET[:4] not in result.stderr + result.stdout
+    assert SECRET[4:] not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("amqp://spartakus:s3cret@broker:5672/", "amqp://spartakus:***@broker:5672/"),
+        ("amqp://broker/", "amqp://broker/"),
+        ("amqp://user@broker/", "amqp://user@broker/"),
+        ("amqp://u:p@ss@broker/", "amqp://u:***@broker/"),
+        ("amqp://u:pa/ss@broker/", "amqp://u:***@broker/"),
+        ("amqp://u:secret", "amqp://u:***"),
+        ("amqp://broker:5672/", "amqp://broker:5672/"),
+        ("amqp://a:x@one/,amqp://b:y@two/", "amqp://a:***@one/,amqp://b:***@two/"),
+        ("amqp://a:pa,ss@one/", "amqp://a:***,***@one/"),
+    ],
+)
+def test_redact_url_masks_every_password_however_malformed(url: str, shown: str) -> None:
+    assert redact_url(url) == shown

@@ -126,10 +126,12 @@ def running_gateway(
     *,
     ready: bool = True,
     preexec: Callable[[], None] | None = None,
+    file_limit: int | None = None,
 ) -> Iterator[Gateway]:
     """Start a gateway, wait until it answers (and, with ``ready``, until its broker channel is open).
 
     ``preexec`` runs in the child before the gateway starts, e.g. to join a memory cgroup.
+    ``file_limit`` sets the process's soft and hard limit of open files, as a container's would.
     """
     port = free_port()
     name = f"test-ingest-{uuid.uuid4().hex[:10]}"
@@ -137,6 +139,8 @@ def running_gateway(
         log_path = Path(tmp) / "gateway.log"
         command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port)]
         command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name, *args]
+        if file_limit is not None:
+            command = with_file_limit(command, file_limit)
         with log_path.open("wb") as log_file:
             process = subprocess.Popen(
                 command,
@@ -156,6 +160,19 @@ def running_gateway(
             if process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
+
+
+# A launcher sets the limit and execs the gateway: a preexec_fn would run fork handlers that
+# libraries loaded in the test process (gRPC) register, and those abort the child.
+_LIMIT_FILES = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]),) * 2); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def with_file_limit(command: list[str], limit: int) -> list[str]:
+    """``command``, run under a limit of ``limit`` open files (soft and hard), as a container's would be."""
+    return [sys.executable, "-c", _LIMIT_FILES, str(limit), *command]
 
 
 def _answers(gateway: Gateway) -> bool:

@@ -71,7 +71,7 @@ def test_overdue_publishes_time_out_and_later_ones_keep_waiting() -> None:
         confirmed = tracker.track("b", deadline=2.0)[1]
         late = tracker.track("c", deadline=3.0)[1]
         tracker.confirm(2, multiple=False, acked=True)
-        tracker.expire(2.5)
+        assert tracker.expire(2.5) == 1
         assert [outcome(f) for f in (early, confirmed, late)] == [ConfirmTimeoutError, "acked", "waiting"]
 
     run(scenario())

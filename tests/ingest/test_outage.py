@@ -78,7 +78,9 @@ def test_an_outage_during_traffic_is_503_with_retry_after_and_every_204_was_stor
     assert reconnects(proxied_gateway) >= 1
 
 
-def test_a_silent_broker_is_503_after_the_confirm_timeout(proxy: AmqpProxy, proxied_gateway: Gateway) -> None:
+def test_a_silent_broker_is_503_after_the_confirm_timeout_and_not_ready_until_it_answers(
+    proxy: AmqpProxy, proxied_gateway: Gateway
+) -> None:
     proxy.stall()
     started = time.monotonic()
 
@@ -87,8 +89,15 @@ def test_a_silent_broker_is_503_after_the_confirm_timeout(proxy: AmqpProxy, prox
     assert response.status == 503
     assert response.json()["error"] == "no confirm in time"
     assert 0.9 < time.monotonic() - started < 3
+    assert proxied_gateway.get("/readyz").status == 503
+    # Still frozen a confirm timeout later: the readiness probe's question is not answered either.
+    assert proxied_gateway.post_report(go_volunteer_report()).status == 503
+    assert proxied_gateway.get("/readyz").status == 503
     proxy.resume()
+    wait_until(proxied_gateway.is_ready, timeout=5, what="readyz 200 once the broker answers")
     assert proxied_gateway.post_report(go_volunteer_report()).status == 204
+    messages = [line["message"] for line in proxied_gateway.log_lines()]
+    assert "a confirm is overdue; not ready until the broker answers" in messages
 
 
 def test_a_resource_alarm_is_503_at_once_and_not_ready_until_it_clears(proxy: AmqpProxy, queue_name: str) -> None:
@@ -102,6 +111,13 @@ def test_a_resource_alarm_is_503_at_once_and_not_ready_until_it_clears(proxy: Am
 
         assert response.status == 503
         assert response.json()["error"] == "broker blocked by a resource alarm"
+        # The alarm's kind is for the operator's log, not for clients.
+        assert "memory" not in response.body.decode()
+        wait_until(
+            lambda: any("low on memory" in line.get("reason", "") for line in gateway.log_lines()),
+            timeout=5,
+            what="the alarm in the log",
+        )
         assert time.monotonic() - started < 5
         proxy.inject(unblocked_frame())
         wait_until(gateway.is_ready, timeout=5, what="readyz 200 when unblocked")
@@ -117,6 +133,13 @@ def test_a_deleted_queue_is_503_then_declared_again(amqp_url: str, queue_name: s
 
         assert first.status == 503
         assert first.json()["error"] == "report queue missing"
+        assert first.json()["details"] == [{"message": "the report was not stored; retry in 5 seconds"}]
+        assert queue_name not in first.body.decode()
+        wait_until(
+            lambda: any(queue_name in line.get("reason", "") for line in gateway.log_lines()),
+            timeout=5,
+            what="the queue named in the log",
+        )
         wait_until(lambda: gateway.post_report(go_volunteer_report()).status == 204, timeout=10, what="recovery")
 
 
