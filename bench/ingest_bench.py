@@ -13,16 +13,19 @@
    2,000 req/s on a fixed schedule and measures each latency from the moment
    the request was due, so a stall shows up in full (wrk2 is not packaged
    here, and plain wrk cannot hold a rate).
-
 4. Large reports (``bench.ingest_large``): seconds and peak RSS per
    65,000-node report, one at a time and three at once, and the
    million-minimal-node gzip body.
+5. Attacks (``bench.ingest_attacks``): small reports under each hostile load
+   (idle connections past the file limit, 256 MiB header values, gzip bodies
+   costly to validate, slow bodies), beside the same figures without attack;
+   p99 < 1 s under every attack.
 
 Targets: >= 0.9x the ceiling, p99 < 50 ms at 2,000 req/s, RSS < 150 MB;
 peak RSS <= 250 MB per large report.
 Every phase is bounded in time; the queues are deleted afterwards.
 
-Run from the repository root: ``python -m bench.ingest_bench [--quick] [--compare-clients]``.
+Run from the repository root: ``python -m bench.ingest_bench [--quick] [--compare-clients] [--no-attacks]``.
 """
 
 from __future__ import annotations
@@ -272,11 +275,18 @@ async def _fixed_rate(port: int, body: bytes, rate: int, seconds: float) -> Load
 
 
 @contextmanager
-def gateway_process(url: str, queue: str, workers: int, workdir: Path) -> Iterator[tuple[int, psutil.Process]]:
-    """``python -m ingest`` on a free port, ready; SIGTERM and wait afterwards."""
+def gateway_process(
+    url: str, queue: str, workers: int, workdir: Path, *, file_limit: int | None = None
+) -> Iterator[tuple[int, psutil.Process]]:
+    """``python -m ingest`` on a free port, ready; SIGTERM and wait afterwards.
+
+    ``file_limit`` sets its limit of open files (soft and hard), as a container's would.
+    """
     port = free_port()
     command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port), "--queue", queue]
     command += ["--amqp-url", url, "--workers", str(workers), "--connection-name", "bench-ingest"]
+    if file_limit is not None:
+        command = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--", *command]
     with (workdir / f"gateway-{workers}.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     try:
@@ -344,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL, help="the broker to measure against")
     parser.add_argument("--compare-clients", action="store_true", help="also measure plain pika and aio-pika")
     parser.add_argument("--large-nodes", type=int, default=65_000, help="nodes of the large report (--quick: 10,000)")
+    parser.add_argument("--attack-seconds", type=float, default=5.0, help="duration of each attack phase")
+    parser.add_argument("--no-attacks", action="store_true", help="skip the attack phase")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)")
@@ -367,8 +379,15 @@ def main(argv: list[str] | None = None) -> int:
         ceilings.append(publisher_rate(url, "pika+coalesce", body, ceiling_seconds))
         nodes = 10_000 if args.quick else args.large_nodes
         large = measure_large(url, workdir, nodes=nodes, gateway_process=gateway_process)
-    status = report(ceilings, results)
-    return 1 if not print_large(large) else status
+        status = report(ceilings, results)
+        large_ok = print_large(large)
+        if not args.no_attacks:
+            # Imported here: the attack phase builds on this module's gateway and wrk helpers.
+            from bench.ingest_attacks import measure_attacks, report_attacks  # noqa: PLC0415
+
+            attack_seconds = 1.5 if args.quick else args.attack_seconds
+            report_attacks(measure_attacks(url, body, seconds=attack_seconds, workdir=workdir))
+    return 1 if not large_ok else status
 
 
 def verdict(ok: bool) -> str:

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_and_targets(amqp_url: str) -> None:
+def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_attacks_and_targets(amqp_url: str) -> None:
     if shutil.which("wrk") is None:
         missing_service("wrk is not installed (apt-get install -y wrk)")
 
@@ -26,11 +26,12 @@ def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_and_targets(am
         capture_output=True,
         text=True,
         check=False,
-        timeout=240,
+        timeout=300,
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = [line.split()[0] for line in result.stdout.splitlines()]
-    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets", "large", "million", "targets"]
+    large = ["large", "million", "targets"]
+    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets", *large, *["attack"] * 5, "targets"]
     assert "x ceiling" in result.stdout
     assert "LOST" not in result.stdout
