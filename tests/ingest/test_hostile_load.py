@@ -174,7 +174,8 @@ def test_at_the_limit_with_every_connection_mid_request_a_new_client_gets_503_an
                     )
                     return answers[-1].startswith(b"HTTP/1.1 503 ")
 
-                # The four slow bodies take every slot once they are connected; until then /version is 200.
+                # The four slow bodies take every slot once they are all mid-body; until then /version is 200
+                # (and may close one of them still sending its head, which then connects again).
                 wait_until(refused, timeout=10, what="a 503 once four connections are mid-body")
                 answer = answers[-1]
 

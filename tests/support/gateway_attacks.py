@@ -174,13 +174,17 @@ def idle_connections(port: int, count: int, *, partial_head_every: int = 5) -> I
 
 
 def slow_bodies(port: int, count: int, *, every: float = 0.2) -> contextlib.AbstractContextManager[None]:
-    """``count`` clients each declaring a 1 MB body and sending one byte of it every ``every`` seconds."""
+    """``count`` clients each declaring a 1 MB body and sending one byte of it every ``every`` seconds.
+
+    A client whose connection is closed opens another, as an attacker would.
+    """
     head = b"POST /api/v1 HTTP/1.1\r\nHost: attack\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n"
 
     def run(stop: threading.Event) -> None:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-            sock.sendall(head)
-            while not stop.wait(every):
-                sock.sendall(b" ")
+        while not stop.is_set():
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(head)
+                while not stop.wait(every):
+                    sock.sendall(b" ")
 
     return _looping(run, count)
