@@ -1,9 +1,13 @@
-"""The two private library hooks on the hot path still exist: an upgrade that removes one fails here, by name.
+"""The private library hooks the gateway relies on still exist: an upgrade that removes one fails here, by name.
 
 ``ingest.publisher.CoalescingConnection`` overrides pika's ``_adapter_emit_data``
 to write one loop iteration's frames with one ``send()``; ``runtime.logs``
 clears ``logging._srcfile`` so that no log call looks up its caller's source
 line. Either would otherwise stop working silently and cost only speed.
+``ingest.connections.GuardedHttpProtocol`` extends uvicorn's httptools
+protocol: it swaps ``self.app`` before ``on_headers_complete`` picks it up, and
+overrides ``_unsupported_upgrade_warning``, which uvicorn calls when it does not
+upgrade a connection.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from collections.abc import Iterator
 
 import pytest
 from pika.adapters.asyncio_connection import AsyncioConnection
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ingest.connections import GuardedHttpProtocol
 from ingest.publisher import CoalescingConnection
 from runtime.logs import configure_logging
 
@@ -63,3 +69,12 @@ def test_clearing_logging_srcfile_still_skips_the_caller_lookup() -> None:
     [record] = keep.records
     assert (record.pathname, record.lineno, record.funcName) == ("(unknown file)", 0, "(unknown function)")
     assert json.loads(logging.getLogger().handlers[0].format(record))["message"] == "report sent"
+
+
+def test_uvicorn_still_calls_the_protocol_hooks_the_connection_guard_extends() -> None:
+    for hook in ("data_received", "on_headers_complete", "on_message_complete", "on_response_complete"):
+        assert hook in vars(HttpToolsProtocol), f"uvicorn's protocol no longer defines {hook}"
+        assert vars(GuardedHttpProtocol)[hook] is not vars(HttpToolsProtocol)[hook]
+    assert "self._unsupported_upgrade_warning()" in inspect.getsource(HttpToolsProtocol.data_received)
+    assert "app = self.app" in inspect.getsource(HttpToolsProtocol.on_headers_complete)
+    assert "_unsupported_upgrade_warning" in vars(GuardedHttpProtocol)
