@@ -56,6 +56,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 from bench.ingest_large import measure_large, print_large
 from ingest.publisher import CoalescingConnection
 from schema.topology import topology_for
+from tests.ingest.gateway import with_file_limit
 from tests.support.amqp import blocking_channel, delete_queues, message_count, unique_queue_name
 from tests.support.services import free_port, wait_until
 
@@ -286,7 +287,7 @@ def gateway_process(
     command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port), "--queue", queue]
     command += ["--amqp-url", url, "--workers", str(workers), "--connection-name", "bench-ingest"]
     if file_limit is not None:
-        command = ["prlimit", f"--nofile={file_limit}:{file_limit}", "--", *command]
+        command = with_file_limit(command, file_limit)
     with (workdir / f"gateway-{workers}.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
     try:
