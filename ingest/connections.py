@@ -235,6 +235,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self.since = self.progress_at = 0.0
         self.head_bytes = 0
         self.refused = False
+        self._head_limit = self.guard.limits.max_header_bytes
+        self._waiting = self.guard.waiting
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own
         """A new connection: admitted, made room for, or refused."""
@@ -255,24 +257,35 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, counting head bytes so that an oversized head is cut off at the limit."""
+        # The hot path of every request: plain attribute work, and the parent called directly (no super()).
         self.progress_at = now = self.loop.time()
-        if self.phase == _IDLE:
+        phase = self.phase
+        if phase == _BODY:
+            HttpToolsProtocol.data_received(self, data)
+            return
+        if phase == _IDLE:
             self.phase, self.since, self.head_bytes = _HEAD, now, 0
-            waiting = self.guard.waiting
-            if waiting.pop(self, 0) is None:
-                waiting[self] = None  # to the end: a fresh request head is the last to be closed for room
-        limit = self.guard.limits.max_header_bytes
+            if self._waiting.pop(self, 0) is None:
+                self._waiting[self] = None  # to the end: a fresh request head is the last to be closed for room
+        if len(data) <= self._head_limit - self.head_bytes:
+            self.head_bytes += len(data)
+            HttpToolsProtocol.data_received(self, data)
+        else:
+            self._feed_up_to_the_limit(data)
+
+    def _feed_up_to_the_limit(self, data: bytes) -> None:
+        limit = self._head_limit
         while data and not self.transport.is_closing():
             if self.phase == _BODY:
-                super().data_received(data)
+                HttpToolsProtocol.data_received(self, data)
                 return
             room = limit - self.head_bytes
             if len(data) <= room:
                 self.head_bytes += len(data)
-                super().data_received(data)
+                HttpToolsProtocol.data_received(self, data)
                 return
             self.head_bytes = limit
-            super().data_received(data[:room])
+            HttpToolsProtocol.data_received(self, data[:room])
             if self.phase != _BODY and self.head_bytes == limit and not self.transport.is_closing():
                 self._refuse_head()
                 return
@@ -285,24 +298,25 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         """The head is complete: a body (or the app) follows; a refused connection gets its 503 here."""
+        # Always called from within data_received, which has just set progress_at.
         self.phase = _BODY
-        self.progress_at = self.loop.time()
-        self.guard.waiting.pop(self, None)
+        self._waiting.pop(self, None)
         if self.refused:
             self.app = self.guard.busy
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         """The whole request arrived; the next head (if pipelined) is counted from here."""
         self.phase, self.head_bytes = _APP, 0
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     def on_response_complete(self) -> None:
         """The answer went out: the connection is idle until the next request's first byte."""
-        super().on_response_complete()
+        HttpToolsProtocol.on_response_complete(self)
+        # An idle connection is timed by uvicorn's keep-alive; its head is timed from its first byte.
         if self.phase == _APP and not self.pipeline and self in self.guard.connections:
-            self.phase, self.since = _IDLE, self.loop.time()
-            self.guard.waiting[self] = None
+            self.phase = _IDLE
+            self._waiting[self] = None
 
     def _unsupported_upgrade_warning(self) -> None:
         # The gateway speaks plain HTTP only: an Upgrade request is answered as an
