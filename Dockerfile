@@ -1,31 +1,47 @@
-# syntax=docker/dockerfile:1
 # One image for every Spartakus role: `spartakus volunteer|ingest|writer|dlq`.
 #
 #   docker build -t spartakus:2.0.0 .
 #   docker run --rm spartakus:2.0.0                      # lists the commands
 #   docker run --rm -p 8080:8080 -e SPARTAKUS_AMQP_URL=amqp://user:pass@rabbitmq:5672/ spartakus:2.0.0 ingest
 #
-# The build stage installs the package and its runtime dependencies (never the `test` extra) into a virtualenv;
-# the runtime stage copies only that virtualenv onto a fresh slim base, so no compiler, pip cache or source tree ships.
+# The build stage installs the package and its runtime dependencies (never the `test` extra) into a virtualenv and
+# prunes what no role imports; the runtime stage copies only that virtualenv onto a fresh slim base, so no compiler,
+# pip, cache or source tree ships. PYTHON_IMAGE names the base (a local stand-in where no registry answers:
+# deploy/local-images/build.sh). No `# syntax=` line: the classic builder builds this file as well as BuildKit.
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
 FROM ${PYTHON_IMAGE} AS build
+# DuckDB (about 70 MB) is the embedded store of `make run`, one writer process per file; deployments write to
+# BigQuery. DUCKDB=on keeps it for a writer with --database=duckdb:///...
+ARG DUCKDB=off
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/spartakus
 WORKDIR /src
-COPY pyproject.toml README.md ./
-COPY schema/ schema/
-COPY runtime/ runtime/
-COPY volunteer/ volunteer/
-COPY ingest/ ingest/
-COPY writer/ writer/
-COPY spartakus/ spartakus/
-# A regular (non-editable) install, so the runtime stage needs nothing from /src. Bytecode is compiled here
-# because the runtime root filesystem is read-only in Kubernetes. The last command proves the entry point loads.
-RUN /opt/spartakus/bin/pip install --no-compile . \
+# Dependencies first, from pyproject.toml alone: a source change rebuilds only the layer below this one.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+       > requirements.txt \
+    && /opt/spartakus/bin/pip install --no-compile -r requirements.txt
+# Every package that pyproject.toml's packages.find includes: .dockerignore keeps tests, benchmarks and manifests out,
+# so a new package needs no edit here.
+COPY . ./
+# A regular (non-editable) install, so the runtime stage needs nothing from /src. Then the pruning:
+# - kubernetes' asyncio client (kubernetes.aio, about 70 MB) and aiohttp, which only it uses: the volunteer uses the
+#   synchronous client;
+# - grpcio: google-api-core's optional gRPC transport; the BigQuery client speaks REST;
+# - pip and setuptools: nothing installs at run time.
+# Bytecode is compiled here because the runtime root filesystem is read-only. The last commands prove that every
+# module of the installed packages still imports and the entry point loads.
+RUN /opt/spartakus/bin/pip install --no-compile --no-deps . \
+    && if [ "${DUCKDB}" != "on" ]; then /opt/spartakus/bin/pip uninstall -q -y duckdb; fi \
+    && /opt/spartakus/bin/pip uninstall -q -y aiohttp aiohttp-retry aiohappyeyeballs aiosignal frozenlist multidict \
+       propcache yarl grpcio grpcio-status \
+    && rm -rf /opt/spartakus/lib/python*/site-packages/kubernetes/aio \
+    && /opt/spartakus/bin/pip uninstall -q -y pip setuptools \
     && /opt/spartakus/bin/python -m compileall -q /opt/spartakus/lib \
+    && (cd / && /opt/spartakus/bin/python /src/deploy/check_imports.py /src/pyproject.toml $([ "${DUCKDB}" = on ] || echo duckdb)) \
     && /opt/spartakus/bin/spartakus --help >/dev/null
 
 FROM ${PYTHON_IMAGE} AS runtime
@@ -40,7 +56,7 @@ COPY --from=build /opt/spartakus /opt/spartakus
 ENV PATH=/opt/spartakus/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-# The writer's default store, duckdb:///spartakus.duckdb, lands here; mount a volume to keep it.
+# A writer built with DUCKDB=on keeps its default store, duckdb:///spartakus.duckdb, here; mount a volume to keep it.
 WORKDIR /var/lib/spartakus
 USER 10001:10001
 # ingest listens on 8080; the writer's --metrics-port is chosen per deployment (9100 in compose and Kubernetes).

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit bench clean
+.PHONY: install run test lint typecheck contracts unit bench compose-test clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing spartakus with its test tools (first run takes a minute or two)"
@@ -36,6 +36,15 @@ contracts: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/pytest -m 'not integration and not e2e'
+
+## compose-test: the compose stack for real (CI runs it after `make test`): a Docker engine and Compose v2 (installed
+## and started when missing), `docker compose build`, `up --wait`, the end-to-end suite in tests/compose, `down -v`.
+## An engine started here is stopped again; SPARTAKUS_KEEP_ENGINE=1 keeps it for the next run.
+compose-test: $(STAMP)
+	deploy/compose-engine.sh start
+	$(BIN)/python -m tests.compose.run; status=$$?; \
+	  [ -n "$(SPARTAKUS_KEEP_ENGINE)" ] || deploy/compose-engine.sh stop || status=1; \
+	  exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python bench/schema_bench.py

@@ -93,7 +93,13 @@ def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
         return StdoutSink()
     parts = urlsplit(database)
     if parts.scheme == "duckdb":
-        from writer.duckdb_sink import DuckDbSink  # noqa: PLC0415  # DuckDB loads only when chosen
+        try:
+            from writer.duckdb_sink import DuckDbSink  # noqa: PLC0415  # DuckDB loads only when chosen
+        except ModuleNotFoundError as e:  # the container image leaves DuckDB out unless built with DUCKDB=on
+            raise SinkConfigError(
+                f"--database {database!r}: the duckdb package is not installed here "
+                "(pip install duckdb, or build the image with --build-arg DUCKDB=on)"
+            ) from e
 
         path = duckdb_path(database)
         if not path:

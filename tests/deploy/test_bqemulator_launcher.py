@@ -1,7 +1,8 @@
 """deploy/bqemulator/launcher.py, the compose emulator's entry point, run here as a process.
 
 It must load DuckDB's spatial extension from ``$HOME/.duckdb/extensions`` without downloading it (that is how the
-image ships it), and start without it when ``BQEMULATOR_SPATIAL=off``, serving the official BigQuery client.
+image ships it), and start without spatial and avro when ``BQEMULATOR_EXTENSIONS=off``, serving the official BigQuery
+client.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def emulator_without_spatial(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     port = free_port()
-    process = launch(tmp_path, port, BQEMULATOR_SPATIAL="off")
+    process = launch(tmp_path, port, BQEMULATOR_EXTENSIONS="off")
     try:
         wait_until(lambda: ready(port) or process.poll() is not None, timeout=60, what="the emulator to answer")
         yield port, process
@@ -36,12 +37,13 @@ def emulator_without_spatial(tmp_path: Path) -> Iterator[tuple[int, subprocess.P
             process.wait()
 
 
-def test_spatial_off_starts_the_emulator_for_the_official_client(
+def test_extensions_off_starts_the_emulator_for_the_official_client_without_trying_avro(
     emulator_without_spatial: tuple[int, subprocess.Popen[bytes]], tmp_path: Path
 ) -> None:
     port, process = emulator_without_spatial
     assert process.poll() is None, output(tmp_path)
-    assert "spatial extension off (BQEMULATOR_SPATIAL)" in output(tmp_path)
+    assert "DuckDB extensions off (BQEMULATOR_EXTENSIONS)" in output(tmp_path)
+    assert "avro" not in output(tmp_path), "no INSTALL avro is tried, so the start waits on no download"
     client = emulator_client(f"http://127.0.0.1:{port}", PROJECT)
 
     client.create_dataset(f"{PROJECT}.launcher_check")

@@ -1,7 +1,7 @@
 """compose.yaml: valid against the Compose specification, and the pipeline it promises.
 
-No Docker engine runs here: check-jsonschema validates the file against the Compose specification's schema (bundled
-with it, so offline), and the tests read what ``docker compose up`` would start.
+check-jsonschema validates the file against the Compose specification's schema (bundled with it, so offline), and the
+tests read what ``docker compose up`` would start. ``make compose-test`` (tests/compose) runs the stack for real.
 """
 
 from __future__ import annotations
@@ -75,8 +75,12 @@ def test_the_validation_catches_a_misspelled_key(tmp_path: Path) -> None:
     assert "healthchek" in result.stdout
 
 
-def test_the_whole_pipeline_is_there(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"rabbitmq", "bigquery", "ingest", "writer", "volunteer"}
+def test_the_whole_pipeline_is_there_and_the_test_stand_in_only_in_its_profile(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert set(services) == {"rabbitmq", "bigquery", "ingest", "writer", "volunteer", "kube-api"}
+    assert services["kube-api"]["profiles"] == ["test"]
+    assert services["volunteer"]["profiles"] == ["volunteer"]
 
 
 def test_rabbitmq_is_the_official_image_with_a_healthcheck_and_a_volume(
@@ -84,19 +88,24 @@ def test_rabbitmq_is_the_official_image_with_a_healthcheck_and_a_volume(
 ) -> None:
     rabbitmq = services["rabbitmq"]
 
-    assert re.fullmatch(r"rabbitmq:[\w.]+-management", rabbitmq["image"])
+    assert re.fullmatch(r"\$\{RABBITMQ_IMAGE:-rabbitmq:[\w.]+-management\}", rabbitmq["image"])
     assert "rabbitmq-diagnostics" in healthcheck_command(rabbitmq)
     assert "rabbitmq-data:/var/lib/rabbitmq" in rabbitmq["volumes"]
     assert "rabbitmq-data" in compose["volumes"]
     assert rabbitmq["hostname"] == "rabbitmq", "the data directory is keyed by node name"
 
 
-def test_the_bigquery_emulator_is_built_with_its_spatial_extension(services: dict[str, dict[str, Any]]) -> None:
+def test_the_bigquery_emulator_is_built_with_its_extensions_on_the_chosen_python(
+    services: dict[str, dict[str, Any]],
+) -> None:
     bigquery = services["bigquery"]
 
     assert bigquery["build"]["context"] == "deploy/bqemulator"
     assert (ROOT / "deploy" / "bqemulator" / "Dockerfile").exists()
-    assert bigquery["build"]["args"]["SPATIAL"] == "${BQEMULATOR_SPATIAL:-on}"
+    assert bigquery["build"]["args"] == {
+        "PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}",
+        "EXTENSIONS": "${BQEMULATOR_EXTENSIONS:-on}",
+    }
     assert "http://127.0.0.1:9050/readyz" in healthcheck_command(bigquery)
 
 
@@ -148,13 +157,30 @@ def test_dependencies_wait_for_healthy_services(services: dict[str, dict[str, An
             assert "healthcheck" in services[needed], f"{needed} must have a healthcheck to be waited on"
 
 
-def test_every_spartakus_role_runs_the_one_image_with_spartakus_variables_it_reads(
+def test_only_ingest_builds_the_spartakus_image_and_every_role_runs_it_with_variables_it_reads(
     services: dict[str, dict[str, Any]],
 ) -> None:
+    builders = [name for name, service in services.items() if service.get("build", {}).get("context") == "."]
+    assert builders == ["ingest"], "compose builds an image once per service that has a build section"
+    assert services["ingest"]["build"]["args"] == {"PYTHON_IMAGE": "${PYTHON_IMAGE:-python:3.11-slim}"}
     for name in SPARTAKUS_SERVICES:
         service = services[name]
-        assert service["build"]["context"] == "."
         assert service["image"] == services["ingest"]["image"]
+        if name != "ingest":
+            assert service["pull_policy"] == "never", "no registry has this image: it is the one ingest built"
         assert service["read_only"] is True
         assert service["cap_drop"] == ["ALL"]
         assert unknown_variables(name, service["environment"]) == [], name
+
+
+def test_the_test_profiles_kubernetes_api_stand_in_runs_the_spartakus_image_read_only(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    stand_in = services["kube-api"]
+
+    assert stand_in["image"] == services["ingest"]["image"]
+    assert stand_in["entrypoint"][:3] == ["python", "-m", "tests.compose.kube_api"]
+    assert (ROOT / "tests" / "compose" / "kube_api.py").exists()
+    assert stand_in["read_only"] is True
+    assert stand_in["cap_drop"] == ["ALL"]
+    assert "http://127.0.0.1:6443/version" in healthcheck_command(stand_in)

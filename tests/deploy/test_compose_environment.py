@@ -85,7 +85,7 @@ def started() -> Iterator[Started]:
 def emulator(tmp_path: Path) -> Iterator[str]:
     """The emulator as the compose ``bigquery`` service runs it (its launcher), offline: spatial off."""
     port = free_port()
-    process = launch(tmp_path, port, BQEMULATOR_SPATIAL="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local")
+    process = launch(tmp_path, port, BQEMULATOR_EXTENSIONS="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local")
     try:
         wait_until(lambda: ready(port) or process.poll() is not None, timeout=60, what="the emulator")
         assert process.poll() is None, "the emulator exited"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +51,14 @@ def test_duckdb_url_opens_the_embedded_sink(tmp_path: pytest.TempPathFactory) ->
         assert sink.name == "duckdb"
     finally:
         sink.close()
+
+
+def test_a_duckdb_store_without_the_duckdb_package_is_a_config_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # As in the container image, which leaves DuckDB out unless built with DUCKDB=on.
+    monkeypatch.setitem(sys.modules, "duckdb", None)
+    monkeypatch.delitem(sys.modules, "writer.duckdb_sink", raising=False)
+
+    with pytest.raises(SinkConfigError, match="the duckdb package is not installed"):
+        open_sink(f"duckdb:///{tmp_path}/reports.duckdb")
