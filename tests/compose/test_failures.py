@@ -12,7 +12,7 @@ from typing import Final
 
 import pytest
 
-from schema.settings import parse_duration
+from runtime.settings import parse_duration
 from tests.compose.senders import send, streaming
 from tests.compose.stack import ROOT, TABLE, VIEW, Stack
 from tests.support.services import wait_until
