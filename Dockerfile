@@ -11,6 +11,14 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
+# The runtime dependencies, read from pyproject.toml: the build stage copies this file alone, so its install layer is
+# rebuilt when the dependency list changes, not when another table of pyproject.toml does.
+FROM ${PYTHON_IMAGE} AS requirements
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+       > requirements.txt
+
 FROM ${PYTHON_IMAGE} AS build
 # DuckDB (about 70 MB) is the embedded store of `make run`, one writer process per file; deployments write to
 # BigQuery. DUCKDB=on keeps it for a writer with --database=duckdb:///...
@@ -19,11 +27,9 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 RUN python -m venv /opt/spartakus
 WORKDIR /src
-# Dependencies first, from pyproject.toml alone: a source change rebuilds only the layer below this one.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-       > requirements.txt \
-    && /opt/spartakus/bin/pip install --no-compile -r requirements.txt
+# Dependencies first: a source change rebuilds only the layers below this one.
+COPY --from=requirements /src/requirements.txt ./
+RUN /opt/spartakus/bin/pip install --no-compile -r requirements.txt
 # Every package that pyproject.toml's packages.find includes: .dockerignore keeps tests, benchmarks and manifests out,
 # so a new package needs no edit here.
 COPY . ./

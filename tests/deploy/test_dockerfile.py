@@ -30,6 +30,11 @@ def stages() -> list[Stage]:
     return parse_dockerfile(DOCKERFILE)
 
 
+def stage_named(stages: list[Stage], name: str) -> Stage:
+    (found,) = [stage for stage in stages if stage.name == name]
+    return found
+
+
 def assert_runs_as_numeric_non_root_user(stage: Stage) -> None:
     user = NUMERIC_NON_ROOT_USER.match(stage.last("USER"))
     assert user, f"USER must be numeric (runAsNonRoot cannot verify a name): {stage.last('USER')}"
@@ -70,14 +75,16 @@ def test_the_final_stage_installs_nothing_and_ships_no_test_tools(stages: list[S
     installs = [run for stage in stages for run in stage.values("RUN") if "pip install" in run]
     assert len(installs) == 2
     dependencies, package = installs
-    assert "['project']['dependencies']" in dependencies, "the runtime dependencies, read from pyproject.toml"
+    requirements = stage_named(stages, "requirements")
+    assert "['project']['dependencies']" in requirements.last("RUN"), "the runtime dependencies, from pyproject.toml"
+    assert "--from=requirements /src/requirements.txt ./" in stage_named(stages, "build").values("COPY")
     assert "pip install --no-compile -r requirements.txt" in dependencies
     assert re.search(r"pip install (--\S+ )*--no-deps \.( |$)", package), package
     assert not any(" -e " in run or "--editable" in run for run in installs)
 
 
 def test_the_build_prunes_what_no_role_imports_and_proves_every_module_still_imports(stages: list[Stage]) -> None:
-    prune = " ".join(stages[0].values("RUN"))
+    prune = " ".join(stage_named(stages, "build").values("RUN"))
 
     for unused in ("aiohttp", "grpcio", "pip setuptools"):
         assert f"uninstall -q -y {unused}" in prune or f" {unused} " in prune, unused
@@ -88,7 +95,7 @@ def test_the_build_prunes_what_no_role_imports_and_proves_every_module_still_imp
 
 
 def test_every_shipped_package_reaches_the_build_and_tests_and_tools_stay_out(stages: list[Stage]) -> None:
-    copied = stages[0].values("COPY")
+    copied = stage_named(stages, "build").values("COPY")
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines() if not line.startswith("#")}
 
     assert ". ./" in copied, "the whole context: a new package needs no edit of the Dockerfile"
