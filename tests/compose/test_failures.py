@@ -124,7 +124,9 @@ def test_compose_stop_lets_every_writer_finish_its_batch_and_exit_0_within_its_g
         state = healthy.inspect(writer)["State"]
         assert (state["Status"], state["ExitCode"], state["OOMKilled"]) == ("exited", 0, False), writer
     assert took < writer_grace_seconds(), f"compose stop took {took:.1f} s"
-    assert 0 < len(stream.accepted) < 1500 or set(stream.statuses) == {204}
+    # 0: no answer, once ingest itself was stopped; never a 5xx other than 503, never an error page.
+    assert set(stream.statuses) <= {*ANSWERS, 0}, stream.statuses
+    assert stream.accepted
     healthy.compose("up", "--wait")
     # Every batch written before the stop was acked: none is written again after the restart.
     assert_exactly_once(wait_stored_once(healthy, stream.accepted, name, TABLE), stream.accepted)
