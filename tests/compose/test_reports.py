@@ -13,7 +13,7 @@ from tests.compose.stack import VIEW, VOLUNTEER_RUN, Stack
 from tests.deploy.reports import post_go_volunteer_report
 from tests.e2e.expected import by_key, expected_node, with_column_names, without_empty
 from tests.ingest.gateway import go_volunteer_report
-from tests.support.k8s_api import DEFAULT_GIT_VERSION, write_kubeconfig
+from tests.support.k8s_api import DEFAULT_GIT_VERSION, KUBE_SYSTEM_UID, write_kubeconfig
 from tests.support.k8s_nodes import sample_nodes
 from tests.support.services import wait_until
 
@@ -47,7 +47,7 @@ def test_the_go_volunteers_exact_request_is_answered_204_and_lands_in_the_dedup_
     assert stored["timestamp"].isdigit(), "the empty timestamp becomes the receive time"
 
 
-def test_the_volunteer_service_reports_the_stand_in_cluster_with_node_ids_and_extensions(
+def test_the_volunteer_service_reports_the_stand_in_cluster_with_its_derived_id_node_ids_and_extensions(
     healthy: Stack, tmp_path: Path
 ) -> None:
     healthy.compose("--profile", "test", "up", "--wait", "kube-api")
@@ -57,12 +57,13 @@ def test_the_volunteer_service_reports_the_stand_in_cluster_with_node_ids_and_ex
     readable(extensions, 0o755)
     (extensions / "team.json").write_text(json.dumps(EXTENSIONS))
     readable(extensions / "team.json", 0o644)
-    cluster_id = str(uuid.uuid4())
+    # --cluster-id=auto: the id is derived from the kube-system namespace's UID, which the stand-in serves.
+    cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "spartakus:kube-system:" + KUBE_SYSTEM_UID))
 
     healthy.compose(
         *VOLUNTEER_RUN,
         env={
-            "SPARTAKUS_CLUSTER_ID": cluster_id,
+            "SPARTAKUS_CLUSTER_ID": "auto",
             "SPARTAKUS_PERIOD": "0",
             "SPARTAKUS_HOST_KUBECONFIG": str(kubeconfig),
             "SPARTAKUS_HOST_EXTENSIONS": str(extensions),
