@@ -61,12 +61,8 @@ def test_killing_a_writer_mid_stream_loses_no_accepted_report_and_stores_each_on
     victim = healthy.containers("writer")[0]
 
     with streaming(healthy.ingest_port, name, 2000) as stream:
-        wait_until(
-            lambda: len(healthy.counts(TABLE, name)) >= 200,
-            timeout=STORE_TIMEOUT,
-            interval=0.5,
-            what="the writers to be writing the stream",
-        )
+        # Halfway: the writers hold prefetched, unacked batches of the first half while the second is still sent.
+        wait_until(lambda: stream.accepted_count() >= 1000, timeout=STORE_TIMEOUT, interval=0.01, what="1,000 accepted")
         healthy.docker("kill", victim)
         accepted_at_kill = stream.accepted_count()
 
@@ -110,12 +106,8 @@ def test_compose_stop_lets_every_writer_finish_its_batch_and_exit_0_within_its_g
     writers = healthy.containers("writer")
 
     with streaming(healthy.ingest_port, name, 1500) as stream:
-        wait_until(
-            lambda: len(healthy.counts(TABLE, name)) >= 100,
-            timeout=STORE_TIMEOUT,
-            interval=0.5,
-            what="the writers to be writing the stream",
-        )
+        # Halfway through the stream: each writer holds a batch it has not written or acked yet.
+        wait_until(lambda: stream.accepted_count() >= 750, timeout=STORE_TIMEOUT, interval=0.01, what="750 accepted")
         started = time.monotonic()
         healthy.compose("stop")
         took = time.monotonic() - started
