@@ -31,7 +31,8 @@ VIEW: Final = f"{TABLE}_dedup"
 PORT_VARIABLES: Final = ("SPARTAKUS_INGEST_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "BIGQUERY_PORT")
 COMMAND_TIMEOUT: Final = 300.0
 VOLUNTEER_RUN: Final = ("--profile", "volunteer", "run", "--rm", "volunteer")
-"""The README's one-shot volunteer, with SPARTAKUS_CLUSTER_ID and SPARTAKUS_PERIOD=0 in its environment."""
+VOLUNTEER_ENV: Final = {"SPARTAKUS_CLUSTER_ID": "auto", "SPARTAKUS_PERIOD": "0"}
+"""The README's one-shot volunteer: ``VOLUNTEER_ENV docker compose VOLUNTEER_RUN``."""
 
 
 def compose_command(*args: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Final
 
 import pytest
 
-from tests.compose.stack import VIEW, VOLUNTEER_RUN, Stack
+from tests.compose.stack import VIEW, VOLUNTEER_ENV, VOLUNTEER_RUN, Stack
 from tests.deploy.reports import post_go_volunteer_report
 from tests.e2e.expected import by_key, expected_node, with_column_names, without_empty
 from tests.ingest.gateway import go_volunteer_report
@@ -63,8 +63,7 @@ def test_the_volunteer_service_reports_the_stand_in_cluster_with_its_derived_id_
     healthy.compose(
         *VOLUNTEER_RUN,
         env={
-            "SPARTAKUS_CLUSTER_ID": "auto",
-            "SPARTAKUS_PERIOD": "0",
+            **VOLUNTEER_ENV,
             "SPARTAKUS_HOST_KUBECONFIG": str(kubeconfig),
             "SPARTAKUS_HOST_EXTENSIONS": str(extensions),
         },

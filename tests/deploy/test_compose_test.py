@@ -7,33 +7,43 @@ import re
 import shlex
 import subprocess
 import sys
+from itertools import dropwhile
 from pathlib import Path
 
 from tests.compose.run import README_COMMANDS
-from tests.compose.stack import PORT_VARIABLES
+from tests.compose.stack import PORT_VARIABLES, VOLUNTEER_ENV, VOLUNTEER_RUN
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def readme_compose_commands() -> list[list[str]]:
-    """The commands of the first shell block under "Run it with compose", variables and comments dropped."""
+def readme_compose_lines() -> list[list[str]]:
+    """The lines of the first shell block under "Run it with compose" as words, comments dropped."""
     section = (ROOT / "README.md").read_text().split("## Run it with compose", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL)
     assert block, "the compose section has a shell block"
-    commands = []
-    for line in block[1].splitlines():
-        words = shlex.split(line, comments=True)
-        while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
-            words.pop(0)
-        if words:
-            commands.append(words)
-    return commands
+    return [words for words in (shlex.split(line, comments=True) for line in block[1].splitlines()) if words]
+
+
+def readme_compose_commands() -> list[list[str]]:
+    """The block's commands, the variable assignments before them dropped."""
+    return [list(dropwhile(is_assignment, words)) for words in readme_compose_lines()]
+
+
+def is_assignment(word: str) -> bool:
+    return re.fullmatch(r"[A-Z_]+=.*", word) is not None
 
 
 def test_the_readme_compose_section_is_what_make_compose_test_runs() -> None:
     docker = [words for words in readme_compose_commands() if words[0] == "docker"]
 
     assert docker == [list(command) for command in README_COMMANDS]
+
+
+def test_the_readmes_volunteer_runs_with_the_variables_the_suite_gives_it() -> None:
+    (line,) = [words for words in readme_compose_lines() if words[-len(VOLUNTEER_RUN) :] == list(VOLUNTEER_RUN)]
+    assignments = dict(word.split("=", 1) for word in line if is_assignment(word))
+
+    assert assignments == VOLUNTEER_ENV
 
 
 def test_the_readme_builds_the_local_base_images_with_the_script_the_test_uses() -> None:
