@@ -251,7 +251,7 @@ def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline)
                 deadline=deadline,
             )
         check = DuckDbSink(str(path))
-        stored = check._connection.execute("SELECT count(*) FROM reports_dedup").fetchone()
+        stored = check.fetchall("SELECT count(*) FROM reports_dedup")[0]
         check.close()
         assert stored == (count,), f"{stored} rows in reports_dedup, expected {count}"
         print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)

@@ -19,6 +19,7 @@ commands:
   writer      consume reports from RabbitMQ and write them to a store
   dlq         list or replay dead-lettered reports (dlq list|replay)
   reports     print the latest stored report of each cluster (DuckDB store)
+  dashboard   serve the adoption dashboard from a store, read-only (or write it to one HTML file)
 
 Run 'spartakus <command> --help' for the flags of a command.
 Every flag also reads SPARTAKUS_<FLAG>, e.g. SPARTAKUS_AMQP_URL."""
@@ -29,6 +30,7 @@ COMMANDS: Final = {
     "writer": ("writer.cli", "main"),
     "dlq": ("writer.cli", "dlq_main"),
     "reports": ("writer.reports", "main"),
+    "dashboard": ("dashboard.cli", "main"),
 }
 
 

@@ -1,4 +1,4 @@
-"""``make run``: the collector side on one machine (ingest, a DuckDB writer, the local RabbitMQ), no cloud account.
+"""``make run``: the collector side on one machine (ingest, a DuckDB writer, the dashboard), no cloud account.
 
 Checks the broker, starts the components, says when each is ready; on Ctrl-C, SIGTERMs them and waits, bounded."""
 
@@ -31,12 +31,14 @@ Spartakus queues every report in RabbitMQ (SPARTAKUS_AMQP_URL names another). St
   sudo apt-get install rabbitmq-server && sudo rabbitmq-server -detached   # or the OS package"""
 NEXT_STEPS: Final = """
 Point a volunteer here:  spartakus volunteer --cluster-id=$(uuidgen) --database=http://localhost:{port} --period=0
-See what was stored:     spartakus reports --database={database}   # latest report per cluster; --json for JSON{duckdb}
+See what was stored:     spartakus reports --database={database}   # latest report per cluster; --json for JSON{extra}
 Ctrl-C stops everything; writers finish their batch first."""
 DUCKDB_CLI: Final = """
-                         duckdb -readonly {path} 'FROM reports_dedup'   # or the DuckDB CLI
-DuckDB lets one process at a time open a file that is being written: one writer runs, and the two
-commands above read the file once this stops (Ctrl-C)."""
+                         duckdb -readonly {path} 'FROM reports_dedup'   # or the DuckDB CLI, while the writer is idle
+The writer lets go of the DuckDB file when it is idle, and after a batch when a reader waits, so these
+read it while everything runs."""
+DASHBOARD: Final = """
+See the adoption page:   http://localhost:{port}/   (JSON: http://localhost:{port}/api/adoption)"""
 
 
 class RunSettings(BaseSettings):
@@ -49,6 +51,7 @@ class RunSettings(BaseSettings):
     database: str = Field(default="", description="Store; default duckdb:///<data-dir>/spartakus.duckdb.")
     writers: int = Field(default=1, ge=1, le=32, description="Writer processes; 1 for DuckDB. [SPARTAKUS_WRITERS]")
     metrics_port: int = Field(default=9100, ge=1, le=65000, description="First writer's /metrics port.")
+    dashboard_port: int = Field(default=8090, ge=1, le=65535, description="The dashboard's port (DuckDB, BigQuery).")
     ready_timeout: float = Field(default=60, gt=0, description="Seconds to wait for the components to be ready.")
     drain_timeout: float = Field(default=30, gt=0, description="Seconds the components get to stop cleanly.")
 
@@ -102,6 +105,11 @@ class Child:
             return False
 
 
+def has_dashboard(settings: RunSettings) -> bool:
+    """Whether the store is one the dashboard reads (not ``stdout``)."""
+    return settings.database.startswith(("duckdb:", "bigquery:"))
+
+
 def start_children(settings: RunSettings, *, command: Sequence[str] = COMPONENTS) -> list[Child]:
     """Start ingest and writers, logging to <data-dir>/logs; own process groups keep a terminal's Ctrl-C off them."""
     (logs := settings.data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -109,6 +117,10 @@ def start_children(settings: RunSettings, *, command: Sequence[str] = COMPONENTS
     for i, port in enumerate(range(settings.metrics_port, settings.metrics_port + settings.writers), start=1):
         args = [f"--database={settings.database}", f"--metrics-port={port}"]
         specs.append((f"writer-{i}", args, f"{port}/metrics", f"{settings.database} (metrics :{port})"))
+    if has_dashboard(settings):
+        port = settings.dashboard_port
+        args = [f"--database={settings.database}", f"--port={port}"]
+        specs.append(("dashboard", args, f"{port}/healthz", f"http://localhost:{port}"))
     env = {**os.environ, "SPARTAKUS_AMQP_URL": settings.amqp_url}  # not in argv, which ps shows to every user
     children = []
     for name, args, path, summary in specs:
@@ -161,7 +173,9 @@ def supervise(children: list[Child], *, settings: RunSettings, stop: threading.E
     if failure is None:
         path = settings.database.removeprefix("duckdb:///")
         duckdb = DUCKDB_CLI.format(path=path) if settings.database.startswith("duckdb:///") else ""
-        print(NEXT_STEPS.format(port=settings.port, database=settings.database, duckdb=duckdb), file=out, flush=True)
+        dashboard = DASHBOARD.format(port=settings.dashboard_port) if has_dashboard(settings) else ""
+        steps = NEXT_STEPS.format(port=settings.port, database=settings.database, extra=duckdb + dashboard)
+        print(steps, file=out, flush=True)
     while failure is None and not stop.wait(0.5):
         if dead := next((c for c in children if c.process.poll() is not None), None):
             failure = f"{dead.name} exited with code {dead.process.returncode}; its log: {dead.log}"
@@ -184,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(UNREACHABLE.format(url=redact_url(settings.amqp_url), reason=e), file=sys.stderr)
         return 1
     print(f"RabbitMQ    answers at {redact_url(settings.amqp_url)}\nstore       {settings.database}")
-    print(f"starting ingest and {settings.writers} writer(s), logs in {settings.data_dir / 'logs'}", flush=True)
+    dashboard = " and the dashboard" if has_dashboard(settings) else ""
+    print(f"starting ingest, {settings.writers} writer(s){dashboard}, logs in {settings.data_dir / 'logs'}", flush=True)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

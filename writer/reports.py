@@ -73,7 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SinkConfigError as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         if isinstance(e, StoreLockedError):
-            print(f"{PROG}: stop the writer (Ctrl-C in make run), then run this again", file=sys.stderr)
+            # A running spartakus writer lets readers in between batches; something else keeps the file.
+            print(
+                f"{PROG}: close the process that keeps {path} open (the DuckDB CLI?), then run this again",
+                file=sys.stderr,
+            )
         return 1
     if settings.json_output:
         json.dump(reports, sys.stdout, indent=2, default=str)

@@ -1,7 +1,8 @@
-"""A stand-in for ``spartakus ingest`` / ``spartakus writer`` in supervisor tests (run as a script, not collected).
+"""A stand-in for ``spartakus ingest``, ``writer`` or ``dashboard`` in supervisor tests (a script, not collected).
 
 It answers 200 on the readiness path the supervisor polls (``/readyz`` for ingest on ``--port``, ``/metrics`` for a
-writer on ``--metrics-port``), records how it was started, and how it was stopped, in ``$STANDIN_DIR``.
+writer on ``--metrics-port``, ``/healthz`` for the dashboard on ``--port``), records how it was started, and how it
+was stopped, in ``$STANDIN_DIR``.
 
 ``STANDIN_MODE`` (optionally only for the role named in ``STANDIN_ROLE``):
   normal            exit 0 on SIGTERM
@@ -29,7 +30,7 @@ def _flag(args: list[str], name: str) -> str:
 
 def main() -> int:
     role, args = sys.argv[1], sys.argv[2:]
-    port = int(_flag(args, "port" if role == "ingest" else "metrics-port"))
+    port = int(_flag(args, "metrics-port" if role == "writer" else "port"))
     record = Path(os.environ["STANDIN_DIR"]) / f"{role}-{port}"
     mode = os.environ.get("STANDIN_MODE", "normal")
     if os.environ.get("STANDIN_ROLE", role) != role:
@@ -44,7 +45,7 @@ def main() -> int:
         return 3
     served = threading.Event()
     stopped = threading.Event()
-    path = "/readyz" if role == "ingest" else "/metrics"
+    path = {"ingest": "/readyz", "dashboard": "/healthz"}.get(role, "/metrics")
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

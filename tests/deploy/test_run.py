@@ -161,6 +161,7 @@ def start_supervisor(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
             amqp_url="amqp://spartakus:s3cret@127.0.0.1:5672/",
             port=free_port(),
             metrics_port=free_port(),
+            dashboard_port=free_port(),
             data_dir=tmp_path,
             database="duckdb:///x.duckdb" if writers == 1 else "stdout",
             writers=writers,
@@ -215,9 +216,17 @@ def test_supervisor_passes_the_broker_url_in_the_environment_not_in_argv(start_s
     assert ingest["amqp_url"] == writer["amqp_url"] == "amqp://spartakus:s3cret@127.0.0.1:5672/"
     assert ingest["own_group"], "a terminal's Ctrl-C must reach the supervisor only"
     assert writer["own_group"], "a terminal's Ctrl-C must reach the supervisor only"
+    dashboard = json.loads(supervisor.record(f"dashboard-{supervisor.settings.dashboard_port}.started").read_text())
+    assert dashboard["argv"] == [
+        "dashboard",
+        "--database=duckdb:///x.duckdb",
+        f"--port={supervisor.settings.dashboard_port}",
+    ]
     out = supervisor.out.getvalue()
+    assert f"  dashboard ready: http://localhost:{supervisor.settings.dashboard_port}\n" in out
+    assert f"See the adoption page:   http://localhost:{supervisor.settings.dashboard_port}/" in out
     assert "duckdb -readonly x.duckdb" in out
-    assert "DuckDB lets one process at a time open a file that is being written" in out
+    assert "The writer lets go of the DuckDB file when it is idle" in out
     supervisor.stop.set()
     assert supervisor.finish() == 0
 

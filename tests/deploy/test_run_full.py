@@ -74,6 +74,7 @@ def make_run(amqp_url: str, queue_name: str, tmp_path: Path) -> Iterator[RunProc
         "SPARTAKUS_QUEUE": queue_name,
         "SPARTAKUS_PORT": str(free_port()),
         "SPARTAKUS_METRICS_PORT": str(free_port()),
+        "SPARTAKUS_DASHBOARD_PORT": str(free_port()),
         "SPARTAKUS_DATA_DIR": str(tmp_path),
     }
     run = RunProcess(env)
@@ -99,10 +100,10 @@ def make_run(amqp_url: str, queue_name: str, tmp_path: Path) -> Iterator[RunProc
 def test_make_run_stores_a_report_and_drains_on_ctrl_c(make_run: RunProcess, amqp_url: str, queue_name: str) -> None:
     port, data_dir = make_run.env["SPARTAKUS_PORT"], Path(make_run.env["SPARTAKUS_DATA_DIR"])
     children = make_run.children()
-    assert len(children) == 2, [child.cmdline() for child in children]
+    assert len(children) == 3, [child.cmdline() for child in children]
     assert f"  ingest    ready: http://localhost:{port}" in make_run.output
     assert f"  writer-1  ready: duckdb:///{data_dir / 'spartakus.duckdb'}" in make_run.output
-    assert "DuckDB lets one process at a time open a file that is being written" in make_run.output
+    assert "The writer lets go of the DuckDB file when it is idle" in make_run.output
     cluster_id = str(uuid.uuid4())
 
     assert post_go_volunteer_report(port, cluster_id) == 204

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic_settings import BaseSettings
 
+from dashboard.settings import DashboardSettings
 from ingest.settings import IngestSettings
 from spartakus.run import RunSettings
 from volunteer.settings import VolunteerSettings
@@ -20,7 +21,8 @@ NOT_ENVIRONMENT = {"action", "json_output"}
 
 
 @pytest.mark.parametrize(
-    "settings", [VolunteerSettings, IngestSettings, WriterSettings, DlqSettings, ReportsSettings, RunSettings]
+    "settings",
+    [VolunteerSettings, IngestSettings, WriterSettings, DlqSettings, ReportsSettings, RunSettings, DashboardSettings],
 )
 def test_every_flag_and_variable_is_documented(settings: type[BaseSettings]) -> None:
     missing = []

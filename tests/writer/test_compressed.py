@@ -35,7 +35,7 @@ def gzip_message(report: dict[str, object]) -> tuple[bytes, pika.BasicProperties
 
 def stored_ids(sink: Sink) -> set[str]:
     assert isinstance(sink, DuckDbSink)
-    return {row[0] for row in sink._connection.execute('SELECT "reportID" FROM reports').fetchall()}
+    return {row[0] for row in sink.fetchall('SELECT "reportID" FROM reports')}
 
 
 def test_compressed_and_plain_reports_are_written_alike_and_a_broken_gzip_body_is_dead_lettered(
@@ -57,8 +57,8 @@ def test_compressed_and_plain_reports_are_written_alike_and_a_broken_gzip_body_i
     running.shutdown()
 
     assert stored_ids(sink) == {plain["reportID"], large["reportID"]}
-    nodes = sink._connection.execute('SELECT len(nodes) FROM reports WHERE "reportID" = ?', [large["reportID"]])
-    assert nodes.fetchone() == (2000,)
+    nodes = sink.fetchall('SELECT len(nodes) FROM reports WHERE "reportID" = ?', [large["reportID"]])
+    assert nodes == [(2000,)]
     with blocking_channel(amqp_url) as channel:
         _method, props, _body = channel.basic_get(f"{queue_name}.dead", auto_ack=True)
     assert props.message_id == "broken-gzip"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from tests.support.big_reports import go_body, go_volunteer_report
+from tests.support.services import wait_until
 from tests.support.writer_load import sample_report
 from writer.duckdb_sink import DuckDbSink, latest_reports
 from writer.errors import SinkConfigError
@@ -156,3 +158,61 @@ def test_a_split_report_is_stored_as_its_parts_and_the_dedup_view_keeps_each_par
     latest = {r["clusterID"]: r for r in latest_reports(path)}
     assert [n["id"] for n in latest[report["clusterID"]]["nodes"]] == [n["id"] for n in report["nodes"]]
     assert "part" not in latest[report["clusterID"]]
+
+
+def test_an_idle_writer_lets_go_of_the_file_so_any_reader_can_open_it(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    sink = DuckDbSink(path, release_after_idle=0.05)
+    try:
+        sink.write(rows(3))
+
+        def readable() -> bool:
+            try:
+                with duckdb.connect(path, read_only=True) as db:
+                    return db.execute("SELECT count(*) FROM reports").fetchone() == (3,)
+            except duckdb.Error:
+                return False
+
+        wait_until(readable, timeout=10, what="the idle writer to let go of the file")
+        sink.write(rows(2))  # and it takes the file back for the next batch
+    finally:
+        sink.close()
+    with duckdb.connect(path, read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM reports").fetchone() == (5,)
+
+
+def test_a_busy_writer_lets_a_waiting_reader_in_between_two_batches_and_loses_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "reports.duckdb")
+    # Never idle long enough to let go by itself: only a reader at the gate makes it close the file.
+    sink = DuckDbSink(path, release_after_idle=3600)
+    stop = threading.Event()
+    written: list[int] = []
+
+    def keep_writing() -> None:
+        while not stop.is_set():
+            batch = rows(20)
+            sink.write(batch)
+            written.append(len(batch))
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        wait_until(lambda: len(written) >= 3, timeout=30, what="the writer to write")
+        reader = subprocess.run(
+            [sys.executable, "-m", "spartakus", "reports", f"--database=duckdb:///{path}", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        during = len(written)
+        wait_until(lambda: len(written) > during, timeout=30, what="the writer to write after the read")
+    finally:
+        stop.set()
+        writer.join(timeout=60)
+        sink.close()
+
+    assert reader.returncode == 0, reader.stderr
+    assert 3 * 20 <= len(json.loads(reader.stdout)) <= sum(written)
+    with duckdb.connect(path, read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM reports").fetchone() == (sum(written),)

@@ -50,7 +50,7 @@ def test_a_closed_connection_is_reopened_and_every_report_written(
     wait_until(lambda: running.written() == 60, timeout=30, what="rows written after the reconnect")
     running.shutdown()
     assert queue_counts(amqp_url, queue_name)[0] == 0
-    ids = {row[0] for row in sink._connection.execute("SELECT reportID FROM reports_dedup").fetchall()}
+    ids = {row[0] for row in sink.fetchall("SELECT reportID FROM reports_dedup")}
     assert {r["reportID"] for r in later} <= ids
     assert len(ids) == 60
     sink.close()

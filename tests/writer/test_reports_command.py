@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.writer_load import sample_report
-from writer.duckdb_sink import DuckDbSink
+from writer.duckdb_sink import DuckDbSink, latest_reports
 from writer.rows import decode_report
 
 
@@ -83,13 +83,16 @@ def test_reports_refuses_a_store_that_is_not_duckdb() -> None:
     assert "duckdb:///" in result.stderr
 
 
-def test_reports_while_a_writer_holds_the_file_says_to_stop_it_first(tmp_path: Path) -> None:
+def test_reports_reads_the_file_while_a_writer_is_writing_to_it(tmp_path: Path) -> None:
     database = _store(tmp_path)
-    holder = DuckDbSink(str(tmp_path / "reports.duckdb"))  # this process now holds the file, as a writer does
+    writer = DuckDbSink(str(tmp_path / "reports.duckdb"))
     try:
-        result = _reports(f"--database={database}")
+        writer.write([decode_report(json.dumps(sample_report(4, cluster_id="cluster-c")).encode())])
+        result = _reports(f"--database={database}", "--json")
+        writer.write([decode_report(json.dumps(sample_report(5, cluster_id="cluster-d")).encode())])
     finally:
-        holder.close()
+        writer.close()
 
-    assert result.returncode == 1
-    assert "stop the writer" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert [r["clusterID"] for r in json.loads(result.stdout)] == ["cluster-a", "cluster-b", "cluster-c"]
+    assert [r["clusterID"] for r in latest_reports(str(tmp_path / "reports.duckdb"))][-1] == "cluster-d"

@@ -33,8 +33,7 @@ def reports(count: int, **options: Any) -> list[dict[str, Any]]:
 
 def duckdb_count(sink: Sink) -> int:
     assert isinstance(sink, DuckDbSink)
-    row = sink._connection.execute("SELECT count(*) FROM reports").fetchone()
-    return int(row[0]) if row else 0
+    return int(sink.fetchall("SELECT count(*) FROM reports")[0][0])
 
 
 def dead_messages(amqp_url: str, queue: str) -> list[tuple[Any, bytes]]:

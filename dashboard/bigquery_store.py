@@ -1,0 +1,65 @@
+"""Reading a BigQuery table: the only module of the dashboard that imports ``google``.
+
+Queries only: the dashboard never creates or alters a dataset, table or view.
+With ``BIGQUERY_EMULATOR_HOST`` the official client talks to that endpoint
+with anonymous credentials, as the writer does.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import requests.exceptions
+from google.api_core import exceptions as google_errors
+from google.api_core.client_options import ClientOptions
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.auth.exceptions import GoogleAuthError
+from google.cloud import bigquery
+
+from dashboard.query import Dialect
+from dashboard.store import Row, SqlFor, StoreConfigError, StoreError
+
+TIMEOUT: Final = 60.0
+RETRY: Final = Retry(deadline=TIMEOUT)
+"""The client retries transient errors itself, within the time a page may wait."""
+_ERRORS: Final = (google_errors.GoogleAPIError, requests.exceptions.RequestException, GoogleAuthError, OSError)
+
+
+def _client(project: str, emulator_host: str | None) -> bigquery.Client:
+    try:
+        if emulator_host:
+            endpoint = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
+            return bigquery.Client(
+                project=project,
+                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                client_options=ClientOptions(api_endpoint=endpoint),
+            )
+        return bigquery.Client(project=project)
+    except (GoogleAuthError, google_errors.GoogleAPIError) as e:
+        raise StoreConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
+
+
+class BigQueryStore:
+    """One BigQuery table of reports, read with standard SQL queries."""
+
+    dialect: Dialect = "bigquery"
+
+    def __init__(self, table: str, *, emulator_host: str | None = None, client: bigquery.Client | None = None) -> None:
+        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set."""
+        self.table = table
+        self.description = f"bigquery://{table}"
+        self._client = client or _client(table.split(".", maxsplit=1)[0], emulator_host)
+
+    def query(self, sql_for: SqlFor) -> list[Row]:
+        """The rows of ``sql_for(table, columns)``.
+
+        Raises:
+            StoreError: the table is missing or BigQuery cannot be reached or refused the query.
+        """
+        try:
+            columns = {field.name for field in self._client.get_table(self.table, retry=RETRY, timeout=TIMEOUT).schema}
+            job = self._client.query(sql_for(self.table, columns), retry=RETRY, timeout=TIMEOUT, job_retry=None)
+            return [tuple(row.values()) for row in job.result(retry=RETRY, timeout=TIMEOUT)]
+        except _ERRORS as e:
+            raise StoreError(f"cannot read {self.table} from BigQuery: {e}") from e

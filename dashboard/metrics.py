@@ -1,0 +1,40 @@
+"""Prometheus metrics of the dashboard, in a registry of its own per app (so tests can run several)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+# A read of a busy DuckDB file waits for the writer's batch; BigQuery answers in seconds.
+QUERY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class DashboardMetrics:
+    """Requests by path and status, and how long the store took to answer the adoption query."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "spartakus_dashboard_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.query_seconds = Histogram(
+            "spartakus_dashboard_query_seconds",
+            "Time to read the adoption figures from the store, including waiting for the DuckDB file.",
+            buckets=QUERY_BUCKETS,
+            registry=self.registry,
+        )
+        self.store_errors = Counter(
+            "spartakus_dashboard_store_errors",
+            "Reads of the store that failed (answered 503).",
+            registry=self.registry,
+        )
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,24 @@
+"""A synthetic fleet, stored once per run in a DuckDB file that the dashboard tests read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.fleet import Fleet, make_fleet
+from tests.support.fleet_stores import load_duckdb
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    """A few hundred clusters, with repeats, copies, reports before the window and one split report."""
+    return make_fleet()
+
+
+@pytest.fixture(scope="session")
+def fleet_db(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fleet in a DuckDB file, as the writer stores it (read-only for the tests)."""
+    path = tmp_path_factory.mktemp("fleet") / "spartakus.duckdb"
+    load_duckdb(str(path), fleet.rows)
+    return path
