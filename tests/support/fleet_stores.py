@@ -17,11 +17,11 @@ SPLIT_COLUMNS = ("part", "parts")
 
 
 def load_duckdb(path: str, rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``rows`` through the writer's DuckDB sink, then set ``part``/``parts`` on the rows of split reports."""
-    DuckDbSink(path).close()  # the table, as the writer makes it
-    with duckdb.connect(path) as db:
-        for column in SPLIT_COLUMNS:
-            db.execute(f"ALTER TABLE reports ADD COLUMN IF NOT EXISTS {column} BIGINT")
+    """Write ``rows`` through the writer's DuckDB sink, then set ``part``/``parts`` on the rows of split reports.
+
+    The fleet's split report comes already sliced into rows (the writer slices only reports too large for one
+    row), so the slices' ``part``/``parts`` are set here, as the writer would have written them.
+    """
     sink = DuckDbSink(path)
     try:
         for start in range(0, len(rows), 500):
