@@ -18,6 +18,7 @@ commands:
   ingest      HTTP gateway: validate reports and publish them to RabbitMQ
   writer      consume reports from RabbitMQ and write them to a store
   dlq         list or replay dead-lettered reports (dlq list|replay)
+  queues      check the queues' arguments, or migrate them after an upgrade (queues check|migrate)
   reports     print the latest stored report of each cluster (DuckDB store)
   dashboard   serve the adoption dashboard from a store, read-only (or write it to one HTML file)
 
@@ -29,6 +30,7 @@ COMMANDS: Final = {
     "ingest": ("ingest.cli", "main"),
     "writer": ("writer.cli", "main"),
     "dlq": ("writer.cli", "dlq_main"),
+    "queues": ("writer.cli", "queues_main"),
     "reports": ("writer.reports", "main"),
     "dashboard": ("dashboard.cli", "main"),
 }

@@ -12,16 +12,17 @@ from types import FrameType
 
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
-from writer import dlq
+from writer import dlq, queues
 from writer.consumer import check_url
-from writer.errors import BrokerError, SinkConfigError
+from writer.errors import BrokerError, SinkConfigError, WriterError
 from writer.metrics import WriterMetrics
 from writer.service import Writer
-from writer.settings import DlqSettings, WriterSettings
+from writer.settings import DlqSettings, QueuesSettings, WriterSettings
 from writer.sinks import Sink, open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"
+QUEUES_PROG = "spartakus queues"
 EXIT_FAILURE = 1
 
 log = logging.getLogger("writer")
@@ -124,4 +125,18 @@ def dlq_main(argv: Sequence[str] | None = None) -> int:
         return dlq.replay(amqp_url=settings.amqp_url, queue=settings.queue, limit=settings.limit, err=sys.stderr)
     except BrokerError as e:
         print(f"{DLQ_PROG} {settings.action}: error: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def queues_main(argv: Sequence[str] | None = None) -> int:
+    """Check or migrate the queues' arguments; returns the process exit code."""
+    try:
+        settings = load_settings(QueuesSettings, argv)
+    except ConfigError as e:
+        return exit_config_error(QUEUES_PROG, e)
+    action = queues.check if settings.action == "check" else queues.migrate
+    try:
+        return action(amqp_url=settings.amqp_url, queue=settings.queue, out=sys.stdout)
+    except WriterError as e:
+        print(f"{QUEUES_PROG} {settings.action}: error: {e}", file=sys.stderr)
         return EXIT_FAILURE

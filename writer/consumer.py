@@ -21,13 +21,15 @@ import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from runtime.settings import redact_in
-from schema.topology import ERROR_HEADER, PERSISTENT, topology_for
+from schema.topology import ERROR_HEADER, PERSISTENT, QueueSpec, topology_for
 from writer.batch import AckTracker
 from writer.errors import BrokerError
 
 SOCKET_TIMEOUT: Final = 10.0
 BLOCKED_CONNECTION_TIMEOUT: Final = 60.0
 MAX_REASON_CHARS: Final = 2000
+NOT_FOUND: Final = 404
+PRECONDITION_FAILED: Final = 406
 _BROKER_DEATH_HEADERS: Final = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason")
 
 
@@ -293,3 +295,99 @@ def replay_dead(url: str, queue: str, *, limit: int) -> int:
             channel.basic_ack(method.delivery_tag)
             moved += 1
     return moved
+
+
+# --- queue migration (``spartakus queues``) ------------------------------------
+
+_MOVED_HEADERS_DROPPED: Final = ("x-delivery-count",)
+"""Set by a quorum queue on each delivery; a moved message starts counting afresh in its new queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """A queue as a passive declare sees it, and whether it takes the topology's arguments."""
+
+    exists: bool
+    matches: bool
+    messages: int = 0
+    consumers: int = 0
+
+
+class QueueAdmin:
+    """One connection for inspecting, moving and re-creating queues; every call opens a channel of its own.
+
+    RabbitMQ closes a channel on a refused declaration (404, 406), so each probe gets a fresh one.
+    """
+
+    def __init__(self, url: str, name: str = "spartakus-queues") -> None:
+        with _translated("connect"):
+            self._connection = pika.BlockingConnection(_parameters(url, name))
+
+    def close(self) -> None:
+        """Close the connection."""
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            if self._connection.is_open:
+                self._connection.close()
+
+    def _channel(self) -> BlockingChannel:
+        with _translated("open a channel"):
+            return self._connection.channel()
+
+    def state(self, spec: QueueSpec) -> QueueState:
+        """Whether ``spec.name`` exists, whether declaring it with ``spec``'s arguments succeeds, and its counts."""
+        channel = self._channel()
+        try:
+            passive = channel.queue_declare(spec.name, passive=True).method
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code == NOT_FOUND:
+                return QueueState(exists=False, matches=False)
+            raise BrokerError(f"RabbitMQ: inspecting {spec.name} failed: {e!r}") from e
+        except (pika.exceptions.AMQPError, OSError) as e:
+            raise BrokerError(f"RabbitMQ: inspecting {spec.name} failed: {e!r}") from e
+        channel = self._channel()
+        try:
+            channel.queue_declare(spec.name, durable=spec.durable, arguments=dict(spec.arguments))
+        except pika.exceptions.ChannelClosedByBroker as e:
+            if e.reply_code != PRECONDITION_FAILED:
+                raise BrokerError(f"RabbitMQ: declaring {spec.name} failed: {e!r}") from e
+            return QueueState(True, False, passive.message_count, passive.consumer_count)
+        except (pika.exceptions.AMQPError, OSError) as e:
+            raise BrokerError(f"RabbitMQ: declaring {spec.name} failed: {e!r}") from e
+        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+            channel.close()
+        return QueueState(True, True, passive.message_count, passive.consumer_count)
+
+    def declare(self, spec: QueueSpec) -> None:
+        """Declare ``spec``; fails with ``BrokerError`` if the queue exists with other arguments."""
+        with _translated(f"declaring {spec.name}"):
+            self._channel().queue_declare(spec.name, durable=spec.durable, arguments=dict(spec.arguments))
+
+    def move(self, source: str, target: str) -> int:
+        """Move every message of ``source`` to ``target``, one at a time: confirmed publish, then ack."""
+        moved = 0
+        channel = self._channel()
+        with _translated(f"moving {source} to {target}"):
+            channel.confirm_delivery()
+            while True:
+                method, properties, body = channel.basic_get(source, auto_ack=False)
+                if method is None:
+                    return moved
+                headers = {k: v for k, v in _headers(properties).items() if k not in _MOVED_HEADERS_DROPPED}
+                channel.basic_publish("", target, body, _with_headers(properties, headers), mandatory=True)
+                channel.basic_ack(method.delivery_tag)
+                moved += 1
+
+    def delete_if_empty(self, name: str) -> bool:
+        """Delete ``name`` unless it holds messages (which a publisher may have put there meanwhile).
+
+        Quorum queues refuse ``if-empty`` deletes, so the count is checked first;
+        a message published between the check and the delete is reported, never hidden.
+        """
+        with _translated(f"deleting {name}"):
+            channel = self._channel()
+            if channel.queue_declare(name, passive=True).method.message_count:
+                return False
+            deleted: int = channel.queue_delete(name).method.message_count
+        if deleted:
+            raise BrokerError(f"RabbitMQ: {deleted} message(s) reached {name} while it was deleted; stop the gateways")
+        return True

@@ -69,3 +69,15 @@ class DlqSettings(BaseSettings):
     amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
     queue: QueueFlag = DEFAULT_QUEUE
     limit: int = Field(default=10_000, ge=1, description="Messages to list or replay at most. [SPARTAKUS_LIMIT]")
+
+
+class QueuesSettings(BaseSettings):
+    """Check the queues' arguments against this version's, or migrate them. Every flag also reads SPARTAKUS_<FLAG>."""
+
+    model_config = settings_config("spartakus queues")
+
+    action: CliPositionalArg[Literal["check", "migrate"]] = Field(
+        description="check: say which queues differ (exit 1 if one does); migrate: re-create them, keeping messages."
+    )
+    amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
+    queue: QueueFlag = DEFAULT_QUEUE

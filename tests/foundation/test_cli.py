@@ -18,6 +18,7 @@ CONTRACT_FLAGS = {
     "ingest": ["--host", "--port", "--amqp-url", "--queue", "--max-body-bytes"],
     "writer": ["--amqp-url", "--queue", "--database", "--batch-size", "--batch-max-wait", "--metrics-port"],
     "dlq": ["--amqp-url", "--queue", "list", "replay"],
+    "queues": ["--amqp-url", "--queue", "check", "migrate"],
 }
 
 

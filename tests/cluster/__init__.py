@@ -1,0 +1,1 @@
+"""Tests against a RabbitMQ cluster of three nodes of the run's own."""
