@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from ingest.publisher import check_url
 from ingest.server import serve
 from ingest.settings import IngestSettings
+from runtime.brokers import describe_url
 from runtime.logs import configure_logging
-from runtime.settings import ConfigError, exit_config_error, load_settings
+from runtime.settings import ConfigError, exit_config_error, load_settings, split_amqp_urls
 
 PROG = "spartakus ingest"
 
@@ -27,12 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
-    broker = urlsplit(settings.amqp_url)
     log.info(
         "starting",
         extra={
             "listen": f"{settings.host}:{settings.port}",
-            "broker": f"{broker.hostname}:{broker.port or 5672}{broker.path}",
+            "brokers": [describe_url(url) for url in split_amqp_urls(settings.amqp_url)],
             "queue": settings.queue,
             "workers": settings.workers,
         },

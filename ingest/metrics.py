@@ -7,7 +7,7 @@ answers are created up front, so the hot path does no label lookup.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -85,6 +85,24 @@ class IngestMetrics:
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
         self._by_reason[reason].inc(count)
+        self.broker_connected = Gauge(
+            "spartakus_ingest_broker_connected",
+            "1 for the broker node (host:port) the gateway publishes to now, 0 for the others.",
+            ["node"],
+            registry=self.registry,
+        )
+        self._nodes: list[str] = []
+
+    def declare_nodes(self, nodes: Iterable[str]) -> None:
+        """Show every configured broker node, at 0 until the gateway connects to it."""
+        self._nodes = list(dict.fromkeys(nodes))
+        for node in self._nodes:
+            self.broker_connected.labels(node=node).set(0)
+
+    def connected_to(self, node: str | None) -> None:
+        """Mark ``node`` as the one in use (None: connected to none)."""
+        for each in self._nodes:
+            self.broker_connected.labels(node=each).set(1 if each == node else 0)
 
     def count_request(self, status: int) -> None:
         """Count one POST /api/v1 answered with ``status``."""

@@ -33,7 +33,8 @@ from ingest.confirms import ConfirmTracker
 from ingest.metrics import IngestMetrics
 from ingest.ports import BrokerBlockedError, BrokerUnavailableError, Envelope, PublishError
 from ingest.retry import reconnect_attempts
-from runtime.settings import redact_in
+from runtime.brokers import BrokerAddresses, describe_url
+from runtime.settings import redact_in, split_amqp_urls
 from schema.report import SCHEMA_VERSION
 from schema.topology import (
     CONTENT_TYPE,
@@ -55,23 +56,26 @@ log = logging.getLogger(__name__)
 _AMQP_ERRORS: Final = (pika.exceptions.AMQPError, OSError)
 
 
-def check_url(url: str) -> None:
-    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say).
+def check_url(urls: str) -> None:
+    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say), in a list too.
 
     Raises:
         ValueError: why, with the password masked.
     """
-    try:
-        pika.URLParameters(url)
-    except (ValueError, TypeError, KeyError, SyntaxError) as e:
-        raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
+    for url in split_amqp_urls(urls):
+        try:
+            pika.URLParameters(url)
+        except (ValueError, TypeError, KeyError, SyntaxError) as e:
+            raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
 
 
 class AmqpPublisher:
     """The ``Publisher`` port on RabbitMQ, with automatic reconnection.
 
     Args:
-        amqp_url: broker URL, e.g. ``amqp://guest:guest@localhost:5672/``.
+        amqp_url: broker URL, e.g. ``amqp://guest:guest@localhost:5672/``, or several separated by
+            commas (one per cluster node): the publisher connects to the first that answers, in an
+            order shuffled per process, and moves to another when its node goes away.
         queue: report queue; its topology comes from ``schema.topology``.
         confirm_timeout: seconds a publish waits for its confirm.
         connection_name: shown by ``rabbitmqctl list_connections``; the process id is appended.
@@ -81,7 +85,7 @@ class AmqpPublisher:
     def __init__(
         self, *, amqp_url: str, queue: str, confirm_timeout: float, connection_name: str, metrics: IngestMetrics
     ) -> None:
-        self._url = amqp_url
+        self._brokers = BrokerAddresses.parse(amqp_url)
         self._topology = topology_for(queue)
         self._confirm_timeout = confirm_timeout
         self._connection_name = f"{connection_name} pid={os.getpid()}"
@@ -104,6 +108,7 @@ class AmqpPublisher:
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_every = min(MAX_SWEEP_INTERVAL, confirm_timeout / 10)
         metrics.track_in_flight(lambda: len(self._tracker))
+        metrics.declare_nodes(describe_url(url) for url in self._brokers.urls)
 
     @property
     def ready(self) -> bool:
@@ -222,21 +227,38 @@ class AmqpPublisher:
         while not self._closing:
             async for attempt in reconnect_attempts():
                 with attempt:
-                    await self._open()
+                    await self._open_any()
             if connected_before:
                 self._metrics.reconnects.inc()
             connected_before = True
-            log.info("broker connection ready", extra={"queue": self._topology.queue})
+            node = describe_url(self._brokers.current)
+            self._metrics.connected_to(node)
+            log.info("broker connection ready", extra={"queue": self._topology.queue, "node": node})
             self._opened.set()
             await self._lost.wait()
+            self._metrics.connected_to(None)
+            self._brokers.lost()
             self._discard_connection()
 
-    async def _open(self) -> None:
+    async def _open_any(self) -> None:
+        """One round over the broker addresses: the current one first, then each other one in turn."""
+        failures = []
+        for url in self._brokers.round():
+            try:
+                await self._open(url)
+            except BrokerUnavailableError as e:
+                failures.append(f"{describe_url(url)}: {e}")
+                continue
+            self._brokers.connected(url)
+            return
+        raise BrokerUnavailableError("; ".join(failures))
+
+    async def _open(self, url: str) -> None:
         self._lost.clear()
         tracker = ConfirmTracker(self._topology.queue)
         try:
             async with asyncio.timeout(OPEN_TIMEOUT):
-                connection = await self._open_connection()
+                connection = await self._open_connection(url)
                 channel = await self._open_channel(connection, tracker)
                 await self._call(
                     lambda done: channel.confirm_delivery(functools.partial(self._on_confirm, tracker), callback=done)
@@ -253,8 +275,8 @@ class AmqpPublisher:
         self._channel = channel
         self._overdue = False
 
-    async def _open_connection(self) -> Any:
-        params = pika.URLParameters(self._url)
+    async def _open_connection(self, url: str) -> Any:
+        params = pika.URLParameters(url)
         params.client_properties = {"connection_name": self._connection_name, "product": APP_ID}
         params.connection_attempts = 1
         params.socket_timeout = OPEN_TIMEOUT

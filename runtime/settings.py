@@ -19,6 +19,8 @@ from pydantic_settings import BaseSettings, CliApp, SettingsConfigDict, Settings
 
 ENV_PREFIX: Final = "SPARTAKUS_"
 EXIT_CONFIG_ERROR: Final = 2
+AMQP_URL_SEPARATOR: Final = ","
+"""Separates the URLs of several broker nodes in one ``--amqp-url``."""
 
 SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
@@ -158,11 +160,28 @@ def _redact_one(url: str) -> str:
     return url
 
 
-def _amqp_url(value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    parts = urlsplit(value)
-    shown = redact_url(value)
+def split_amqp_urls(text: str) -> list[str]:
+    """The URLs of a comma-separated ``--amqp-url``, spaces around each removed.
+
+    A comma inside a password must be written ``%2C``, as in any URL.
+
+    Raises:
+        ValueError: an entry is empty, or not an ``amqp://``/``amqps://`` URL with a host and a valid port
+            (the message masks passwords).
+    """
+    urls = [part.strip() for part in text.split(AMQP_URL_SEPARATOR)]
+    if not any(urls):
+        raise ValueError("no AMQP URL given: use amqp://user:password@host:5672/vhost")
+    for url in urls:
+        _check_amqp_url(url)
+    return urls
+
+
+def _check_amqp_url(url: str) -> None:
+    if not url:
+        raise ValueError("an empty entry in the AMQP URL list: separate the URLs with single commas")
+    parts = urlsplit(url)
+    shown = redact_url(url)
     if parts.scheme not in {"amqp", "amqps"} or not parts.hostname:
         raise ValueError(f"{shown!r} is not an AMQP URL: use amqp://user:password@host:5672/vhost")
     try:
@@ -170,8 +189,14 @@ def _amqp_url(value: Any) -> Any:
     except ValueError as e:
         # urlsplit's own message quotes the port text, which may be part of a password.
         raise ValueError(f"invalid port in AMQP URL {shown!r}: use a number from 0 to 65535") from e
-    return value
+
+
+def _amqp_url(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return AMQP_URL_SEPARATOR.join(split_amqp_urls(value))
 
 
 AmqpUrl = Annotated[str, BeforeValidator(_amqp_url)]
-"""An ``amqp://`` or ``amqps://`` URL with a host, checked once at start-up."""
+"""One ``amqp://`` or ``amqps://`` URL with a host, or several separated by commas (the nodes of a
+cluster), each checked once at start-up; ``runtime.brokers`` says how clients use several."""

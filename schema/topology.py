@@ -92,5 +92,7 @@ def topology_for(queue: str = DEFAULT_QUEUE) -> Topology:
             "x-overflow": "reject-publish",
         },
     )
-    dead_spec = QueueSpec(name=dead, arguments={"x-queue-type": "quorum", "x-delivery-limit": DEAD_QUEUE_DELIVERY_LIMIT})
+    dead_spec = QueueSpec(
+        name=dead, arguments={"x-queue-type": "quorum", "x-delivery-limit": DEAD_QUEUE_DELIVERY_LIMIT}
+    )
     return Topology(main=main, dead=dead_spec)

@@ -20,7 +20,8 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
-from runtime.settings import redact_in
+from runtime.brokers import BrokerAddresses, describe_url
+from runtime.settings import redact_in, split_amqp_urls
 from schema.topology import ERROR_HEADER, PERSISTENT, QueueSpec, topology_for
 from writer.batch import AckTracker
 from writer.errors import BrokerError
@@ -68,16 +69,17 @@ def _translated(what: str) -> Iterator[None]:
         raise BrokerError(f"RabbitMQ: {what} failed: {e}") from e
 
 
-def check_url(url: str) -> None:
-    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say).
+def check_url(urls: str) -> None:
+    """Refuse, at start-up, an AMQP URL that pika cannot use (a bad query option, say), in a list too.
 
     Raises:
         ValueError: why, with the password masked.
     """
-    try:
-        pika.URLParameters(url)
-    except (ValueError, TypeError, KeyError, SyntaxError) as e:
-        raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
+    for url in split_amqp_urls(urls):
+        try:
+            pika.URLParameters(url)
+        except (ValueError, TypeError, KeyError, SyntaxError) as e:
+            raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
 
 
 def _parameters(url: str, name: str) -> pika.URLParameters:
@@ -88,6 +90,24 @@ def _parameters(url: str, name: str) -> pika.URLParameters:
     params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT
     params.client_properties = {"connection_name": name, "product": "spartakus"}
     return params
+
+
+def _connect(brokers: BrokerAddresses, name: str) -> BlockingConnection:
+    """A connection to the first of ``brokers`` that answers, trying the current one first."""
+    failures = []
+    for url in brokers.round():
+        try:
+            connection = pika.BlockingConnection(_parameters(url, name))
+        except (pika.exceptions.AMQPError, OSError) as e:
+            failures.append(f"{describe_url(url)}: {e!r}")
+            continue
+        brokers.connected(url)
+        return connection
+    raise BrokerError(f"RabbitMQ: connect failed: {'; '.join(failures)}")
+
+
+def _addresses(url: str | BrokerAddresses, *, shuffle: bool) -> BrokerAddresses:
+    return url if isinstance(url, BrokerAddresses) else BrokerAddresses.parse(url, shuffle=shuffle)
 
 
 def _declare(channel: BlockingChannel, queue: str) -> None:
@@ -119,7 +139,7 @@ class BrokerSession:
     def __init__(
         self,
         *,
-        url: str,
+        url: str | BrokerAddresses,
         queue: str,
         prefetch: int,
         on_delivery: Callable[[Delivery], None],
@@ -127,7 +147,7 @@ class BrokerSession:
     ) -> None:
         self.queue = queue
         self.dead_queue = topology_for(queue).dead_queue
-        self._url = url
+        self._brokers = _addresses(url, shuffle=True)
         self._prefetch = prefetch
         self._on_delivery = on_delivery
         self._name = name
@@ -142,10 +162,36 @@ class BrokerSession:
         """Deliveries not yet acked or nacked."""
         return len(self._tracker)
 
+    @property
+    def node(self) -> str:
+        """``host:port`` of the broker node this session uses (or tries first)."""
+        return describe_url(self._brokers.current)
+
     def open(self) -> None:
-        """Connect, declare the topology and start consuming."""
+        """Connect to the first broker address where the topology can be declared, and start consuming.
+
+        One round: the address in use first, then each other one. A node that
+        accepts the connection but cannot serve the queue (it lost its cluster,
+        say) counts as not answering.
+
+        Raises:
+            BrokerError: no address worked; the reason for each is in the message.
+        """
+        failures = []
+        for url in self._brokers.round():
+            try:
+                self._open_on(url)
+            except BrokerError as e:
+                self.close()
+                failures.append(f"{describe_url(url)}: {e}")
+                continue
+            self._brokers.connected(url)
+            return
+        raise BrokerError("; ".join(failures))
+
+    def _open_on(self, url: str) -> None:
         with _translated("connect"):
-            self._connection = pika.BlockingConnection(_parameters(self._url, self._name))
+            self._connection = pika.BlockingConnection(_parameters(url, self._name))
             self._channel = self._connection.channel()
             _declare(self._channel, self.queue)
             self._channel.basic_qos(prefetch_count=self._prefetch)
@@ -233,8 +279,7 @@ class BrokerSession:
 
 @contextlib.contextmanager
 def _dlq_channel(url: str, queue: str, name: str) -> Iterator[BlockingChannel]:
-    with _translated("connect"):
-        connection = pika.BlockingConnection(_parameters(url, name))
+    connection = _connect(_addresses(url, shuffle=False), name)
     try:
         with _translated("declare"):
             channel = connection.channel()
@@ -320,8 +365,7 @@ class QueueAdmin:
     """
 
     def __init__(self, url: str, name: str = "spartakus-queues") -> None:
-        with _translated("connect"):
-            self._connection = pika.BlockingConnection(_parameters(url, name))
+        self._connection = _connect(_addresses(url, shuffle=False), name)
 
     def close(self) -> None:
         """Close the connection."""
@@ -335,27 +379,21 @@ class QueueAdmin:
 
     def state(self, spec: QueueSpec) -> QueueState:
         """Whether ``spec.name`` exists, whether declaring it with ``spec``'s arguments succeeds, and its counts."""
-        channel = self._channel()
-        try:
-            passive = channel.queue_declare(spec.name, passive=True).method
-        except pika.exceptions.ChannelClosedByBroker as e:
-            if e.reply_code == NOT_FOUND:
+        with _translated(f"inspecting {spec.name}"):
+            try:
+                passive = self._channel().queue_declare(spec.name, passive=True).method
+            except pika.exceptions.ChannelClosedByBroker as e:
+                if e.reply_code != NOT_FOUND:
+                    raise
                 return QueueState(exists=False, matches=False)
-            raise BrokerError(f"RabbitMQ: inspecting {spec.name} failed: {e!r}") from e
-        except (pika.exceptions.AMQPError, OSError) as e:
-            raise BrokerError(f"RabbitMQ: inspecting {spec.name} failed: {e!r}") from e
-        channel = self._channel()
-        try:
-            channel.queue_declare(spec.name, durable=spec.durable, arguments=dict(spec.arguments))
-        except pika.exceptions.ChannelClosedByBroker as e:
-            if e.reply_code != PRECONDITION_FAILED:
-                raise BrokerError(f"RabbitMQ: declaring {spec.name} failed: {e!r}") from e
-            return QueueState(True, False, passive.message_count, passive.consumer_count)
-        except (pika.exceptions.AMQPError, OSError) as e:
-            raise BrokerError(f"RabbitMQ: declaring {spec.name} failed: {e!r}") from e
-        with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-            channel.close()
-        return QueueState(True, True, passive.message_count, passive.consumer_count)
+            counts = (passive.message_count, passive.consumer_count)
+            try:
+                self._channel().queue_declare(spec.name, durable=spec.durable, arguments=dict(spec.arguments))
+            except pika.exceptions.ChannelClosedByBroker as e:
+                if e.reply_code != PRECONDITION_FAILED:
+                    raise
+                return QueueState(True, False, *counts)
+        return QueueState(True, True, *counts)
 
     def declare(self, spec: QueueSpec) -> None:
         """Declare ``spec``; fails with ``BrokerError`` if the queue exists with other arguments."""

@@ -6,6 +6,7 @@ in one process.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -72,7 +73,25 @@ class WriterMetrics:
             "1 while the writer holds its byte budget and takes no more deliveries, else 0.",
             registry=self.registry,
         )
+        self.broker_connected = Gauge(
+            "spartakus_writer_broker_connected",
+            "1 for the broker node (host:port) the writer consumes from now, 0 for the others.",
+            ["node"],
+            registry=self.registry,
+        )
+        self._nodes: list[str] = []
         self._server: Any = None
+
+    def declare_nodes(self, nodes: Iterable[str]) -> None:
+        """Show every configured broker node, at 0 until the writer connects to it."""
+        self._nodes = list(dict.fromkeys(nodes))
+        for node in self._nodes:
+            self.broker_connected.labels(node=node).set(0)
+
+    def connected_to(self, node: str | None) -> None:
+        """Mark ``node`` as the one in use (None: connected to none)."""
+        for each in self._nodes:
+            self.broker_connected.labels(node=each).set(1 if each == node else 0)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:  # noqa: S104  # a metrics endpoint is scraped from outside the pod
         """Serve ``/metrics`` on ``port`` (0 picks a free one) in a background thread; returns the port."""

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
+from runtime.brokers import BrokerAddresses, describe_url
 from schema.topology import RECEIVED_AT_HEADER
 from writer.batch import DEFAULT_BATCH_MAX_BYTES, Batch, Batcher
 from writer.consumer import BrokerSession, Delivery
@@ -70,7 +71,9 @@ class Writer:
         """``max_hold`` bounds how long a batch is held through a store outage before it goes back to the
         queue; ``max_held_bytes`` bounds the bodies and rows held (see ``writer.holding``)."""
         self.metrics = metrics or WriterMetrics()
-        self._amqp_url = amqp_url
+        # Kept across sessions: after a loss, the next connection starts with another node.
+        self._brokers = BrokerAddresses.parse(amqp_url)
+        self.metrics.declare_nodes(describe_url(url) for url in self._brokers.urls)
         self._queue = queue_name
         self._sink = sink
         self._prefetch = batch_size * BATCHES_IN_FLIGHT
@@ -121,7 +124,7 @@ class Writer:
 
     def _broker_session(self, on_delivery: Callable[[Delivery], None]) -> Session:
         return BrokerSession(
-            url=self._amqp_url, queue=self._queue, prefetch=self._prefetch, on_delivery=on_delivery, name=self._name
+            url=self._brokers, queue=self._queue, prefetch=self._prefetch, on_delivery=on_delivery, name=self._name
         )
 
     def _connect(self, stop: threading.Event) -> Session:
@@ -140,7 +143,12 @@ class Writer:
         session = call_with_retries(
             attempt, retry_on=BrokerError, policy=self._connect_policy, stop=stop, on_retry=retried
         )
-        log.info("consuming", extra={"queue": self._queue, "prefetch": self._prefetch, "sink": self._sink.name})
+        node = describe_url(self._brokers.current)
+        self.metrics.connected_to(node)
+        log.info(
+            "consuming",
+            extra={"queue": self._queue, "prefetch": self._prefetch, "sink": self._sink.name, "node": node},
+        )
         return session
 
     def _on_delivery(self, delivery: Delivery) -> None:
@@ -254,7 +262,10 @@ class Writer:
             self.metrics.queue_messages.labels(self._queue).set(session.ready_messages())
 
     def _recover(self, error: BrokerError, stop: threading.Event) -> None:
-        log.warning("lost the RabbitMQ connection", extra={"error": str(error)})
+        node = describe_url(self._brokers.current)
+        log.warning("lost the RabbitMQ connection", extra={"error": str(error), "node": node})
+        self.metrics.connected_to(None)
+        self._brokers.lost()
         if self._session is not None:
             self._session.close()
         self._session = None

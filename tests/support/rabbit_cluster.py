@@ -214,7 +214,7 @@ class RabbitCluster:
         raise AssertionError(f"no queue {queue}")
 
     def queue_messages(self, queue: str) -> int:
-        """Every message queue ``queue`` holds, as the broker counts them: ready, unacked and awaiting dead-lettering."""
+        """Messages ``queue`` holds as the broker counts them: ready, unacked and awaiting dead-lettering."""
         via = next(node for node in self.nodes if node.running())
         for line in self.rabbitmqctl(via, "list_queues", "--no-table-headers", "name", "messages").splitlines():
             name, _, count = line.partition("\t")

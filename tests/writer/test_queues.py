@@ -1,4 +1,4 @@
-"""``spartakus queues check|migrate`` moves queues declared by an earlier version to today's arguments, losing nothing."""
+"""``spartakus queues check|migrate`` brings queues an earlier version declared to today's arguments, losing nothing."""
 
 from __future__ import annotations
 
