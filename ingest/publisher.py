@@ -18,6 +18,7 @@ broker has not taken responsibility for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -48,6 +49,8 @@ from schema.topology import (
 OPEN_TIMEOUT: Final = 10.0
 """Seconds for connecting, opening the channel and declaring the queues."""
 APP_ID: Final = "spartakus-ingest"
+NACKING_CHANNEL_GRACE: Final = 1.0
+"""Seconds a channel lives before nacks on it make the publisher replace it: bounds the reconnects per second."""
 MAX_SWEEP_INTERVAL: Final = 0.1
 """Seconds between checks for confirms overdue; a timeout fires at most this late."""
 
@@ -100,6 +103,8 @@ class AmqpPublisher:
         self._overdue = False
         self._probe_task: asyncio.Task[None] | None = None
         self._redeclaring = False
+        self._retiring = False
+        self._opened_at = 0.0
         self._redeclare_task: asyncio.Task[None] | None = None
         self._waiters: set[asyncio.Future[Any]] = set()
         self._lost = asyncio.Event()
@@ -215,10 +220,13 @@ class AmqpPublisher:
 
     def _on_confirm(self, tracker: ConfirmTracker, frame: Any) -> None:
         method = frame.method
-        tracker.confirm(method.delivery_tag, multiple=method.multiple, acked=isinstance(method, pika.spec.Basic.Ack))
+        acked = isinstance(method, pika.spec.Basic.Ack)
+        tracker.confirm(method.delivery_tag, multiple=method.multiple, acked=acked)
         if self._overdue:
             self._overdue = False
             log.info("confirms arrive again; ready", extra=self._where())
+        if not acked and tracker is self._tracker:
+            self._retire_nacking_channel()
 
     # --- connection lifecycle -------------------------------------------------
 
@@ -274,6 +282,8 @@ class AmqpPublisher:
         self._tracker = tracker
         self._channel = channel
         self._overdue = False
+        self._opened_at = asyncio.get_running_loop().time()
+        self._retiring = False
 
     async def _open_connection(self, url: str) -> Any:
         params = pika.URLParameters(url)
@@ -347,6 +357,24 @@ class AmqpPublisher:
             _settle(waiter, error=error)
         self._tracker.fail_all(error)
         self._lost.set()
+
+    def _retire_nacking_channel(self) -> None:
+        """Replace a channel the broker nacks publishes on, at most once per ``NACKING_CHANNEL_GRACE``.
+
+        Nothing in this topology makes a healthy queue refuse a message (no
+        length limit), so a nack means the channel's view of the queue is
+        broken. RabbitMQ 3.10 was seen to nack every publish on a channel
+        opened while a quorum queue was electing a new leader, for as long as
+        the channel lived, while a new channel worked at once.
+        """
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if self._retiring or connection is None or loop.time() - self._opened_at < NACKING_CHANNEL_GRACE:
+            return
+        self._retiring = True
+        log.warning("the broker nacks publishes; reconnecting with a new channel")
+        with contextlib.suppress(*_AMQP_ERRORS):
+            connection.close(reply_text="publishes nacked; reconnecting")
 
     def _on_return(self, tracker: ConfirmTracker, channel: Any, method: Any, properties: Any, _body: bytes) -> None:
         tracker.returned(properties.message_id)

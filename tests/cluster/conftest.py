@@ -7,11 +7,14 @@ all three nodes running.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.amqp import unique_queue_name
+from tests.support.pipeline import Pipeline
 from tests.support.rabbit_cluster import RabbitCluster, cluster_tools, running_cluster
 from tests.support.services import missing_service
 
@@ -30,13 +33,9 @@ def rabbit_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitC
 @pytest.fixture
 def cluster(rabbit_cluster: RabbitCluster) -> Iterator[RabbitCluster]:
     """The session's cluster with all three nodes running before and after the test."""
-    for node in rabbit_cluster.nodes:
-        if not node.running():
-            rabbit_cluster.restart(node)
+    rabbit_cluster.ensure_running()
     yield rabbit_cluster
-    for node in rabbit_cluster.nodes:
-        if not node.running():
-            rabbit_cluster.restart(node)
+    rabbit_cluster.ensure_running()
 
 
 @pytest.fixture
@@ -44,4 +43,41 @@ def cluster_queue(cluster: RabbitCluster) -> Iterator[str]:
     """A queue name of this test's own on the cluster; it and its dead-letter queue are deleted afterwards."""
     name = unique_queue_name("test.cluster")
     yield name
+    cluster.ensure_running()  # a quorum queue is deleted by a majority of its nodes
     cluster.delete_queues(name, f"{name}.dead")
+
+
+PIPELINE: pytest.StashKey[Pipeline] = pytest.StashKey()
+CLUSTER: pytest.StashKey[RabbitCluster] = pytest.StashKey()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    """Add the tail of every process log, and of every node's console, to a failing test's report."""
+    del call
+    report = yield
+    if report.failed:
+        pipeline = item.stash.get(PIPELINE, None)
+        if pipeline is not None:
+            report.sections.append(("process logs (last lines)", pipeline.log_tails()))
+        cluster = item.stash.get(CLUSTER, None)
+        if cluster is not None:
+            tails = "\n".join(f"--- {node.name} ---\n{node.console_tail()}" for node in cluster.nodes)
+            report.sections.append(("rabbit nodes (last lines)", tails))
+    return report
+
+
+@pytest.fixture
+def cluster_pipeline(
+    request: pytest.FixtureRequest, cluster: RabbitCluster, cluster_queue: str, tmp_path: Path
+) -> Iterator[Pipeline]:
+    """This test's gateway and writers, given every node's URL in one ``--amqp-url``; all stopped at the end."""
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    running = Pipeline(cluster.amqp_url, cluster_queue, log_dir)
+    request.node.stash[PIPELINE] = running
+    request.node.stash[CLUSTER] = cluster
+    try:
+        yield running
+    finally:
+        running.stop_all()

@@ -50,11 +50,11 @@ WRITER_ARGS: Final = ("--batch-size=100", "--batch-max-wait=200ms")
 WRITERS: Final = ("writer-1", "writer-2")
 
 
-def chaos_reports(run: str) -> list[tuple[str, bytes]]:
-    """``REPORTS`` distinct reports (own cluster id and report id each), as ``(report id, body)``."""
+def chaos_reports(run: str, count: int = REPORTS) -> list[tuple[str, bytes]]:
+    """``count`` distinct reports (own cluster id and report id each), as ``(report id, body)``."""
     reports = []
     now = int(time.time())
-    for index in range(REPORTS):
+    for index in range(count):
         report_id = f"chaos-{run}-{index:05d}"
         body = {
             "version": "v2.0.0",

@@ -236,6 +236,10 @@ class RabbitCluster:
         node.wait_booted()
         self.rabbitmqctl(node, "await_startup")
 
+    def ensure_running(self) -> None:
+        """Start every node that is not running (killed by a test), all at once."""
+        _in_parallel(*((self.restart, node) for node in self.nodes if not node.running()))
+
     def stop(self) -> None:
         """Stop every node: ``rabbitmqctl stop``, ``kill -9`` where that fails."""
         for node in self.nodes:

@@ -31,6 +31,8 @@ class SendRecord:
     attempts: int = 0
     answers: Counter[str] = field(default_factory=Counter)
     """``"204"``, ``"503"``, ... or ``"error:<exception>"`` for a broken exchange, with counts."""
+    accepted_at: tuple[float, float] | None = None
+    """``time.monotonic()`` when the attempt answered 204 was sent, and when its answer arrived."""
 
     @property
     def accepted(self) -> bool:
@@ -69,6 +71,7 @@ class SenderPool:
         self._next_slot = time.monotonic()
         self._lock = threading.Lock()
         self._accepted = 0
+        self._answered_sent: list[float] = []
         self._abort = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"sender-{n}", daemon=True) for n in range(concurrency)
@@ -79,6 +82,11 @@ class SenderPool:
         """Reports answered 204 so far."""
         with self._lock:
             return self._accepted
+
+    def attempts_between(self, start: float, end: float) -> int:
+        """Attempts sent from ``start`` up to ``end`` (``time.monotonic()``) that were answered, or broke."""
+        with self._lock:
+            return sum(1 for sent in self._answered_sent if start <= sent < end)
 
     def start(self) -> SenderPool:
         """Start sending in the background."""
@@ -118,23 +126,31 @@ class SenderPool:
         while record.attempts < self._max_attempts and time.monotonic() < self._deadline and not self._abort.is_set():
             record.attempts += 1
             self._abort.wait(self._wait_for_slot())
+            sent = time.monotonic()
             try:
                 connection.request("POST", "/api/v1", body=body, headers=headers)
                 answer = connection.getresponse()
                 answer.read()
             except (OSError, http.client.HTTPException) as e:
                 record.answers[f"error:{type(e).__name__}"] += 1
+                self._answered(sent)
                 connection.close()
                 connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=30)
                 self._abort.wait(RETRY_PAUSE)
                 continue
             record.answers[str(answer.status)] += 1
+            self._answered(sent)
             if answer.status == ACCEPTED:
+                record.accepted_at = (sent, time.monotonic())
                 with self._lock:
                     self._accepted += 1
                 return connection
             self._abort.wait(self._pause(answer.getheader("Retry-After")))
         return connection
+
+    def _answered(self, sent: float) -> None:
+        with self._lock:
+            self._answered_sent.append(sent)
 
     def _wait_for_slot(self) -> float:
         """Seconds until this attempt's turn: attempts are spread evenly at ``rate`` per second."""

@@ -33,7 +33,7 @@ def earlier_topology(queue: str) -> dict[str, dict[str, object]]:
 
 def publish(amqp_url: str, queue: str, count: int, prefix: str) -> list[str]:
     """``count`` confirmed reports into ``queue``; returns their ids."""
-    ids = []
+    ids: list[str] = []
     with blocking_channel(amqp_url) as channel:
         channel.confirm_delivery()
         for i in range(count):
@@ -47,7 +47,7 @@ def publish(amqp_url: str, queue: str, count: int, prefix: str) -> list[str]:
 
 def drain_ids(amqp_url: str, queue: str) -> list[str]:
     """Take every message out of ``queue``; returns their message ids in order."""
-    ids = []
+    ids: list[str] = []
     with blocking_channel(amqp_url) as channel:
         while True:
             method, props, _ = channel.basic_get(queue, auto_ack=True)
