@@ -21,7 +21,14 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings
 
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag
-from runtime.settings import ConfigError, exit_config_error, load_settings, redact_url, settings_config
+from runtime.settings import (
+    ConfigError,
+    exit_config_error,
+    load_settings,
+    redact_url,
+    settings_config,
+    split_amqp_urls,
+)
 
 PROG: Final = "python -m spartakus.run"
 COMPONENTS: Final = (sys.executable, "-m", "spartakus")
@@ -84,6 +91,19 @@ def check_broker(url: str, *, timeout: float = 3.0) -> None:
         raise BrokerUnreachableError(f"{host}:{port}: {e.strerror or e}") from e
     if reply[:3] != b"\x01\x00\x00" or reply[7:11] != b"\x00\x0a\x00\x0a":  # method frame, channel 0: Connection.Start
         raise BrokerUnreachableError(f"{host}:{port} answered, but not as an AMQP 0-9-1 broker")
+
+
+def answering_broker(urls: str) -> str:
+    """The first of the comma-separated ``urls`` whose broker answers; else raise BrokerUnreachableError."""
+    reasons = []
+    for url in split_amqp_urls(urls):
+        try:
+            check_broker(url)
+        except BrokerUnreachableError as e:
+            reasons.append(str(e))
+            continue
+        return url
+    raise BrokerUnreachableError("; ".join(reasons))
 
 
 @dataclass
@@ -193,11 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return exit_config_error(PROG, e)
     try:
-        check_broker(settings.amqp_url)
+        answering = answering_broker(settings.amqp_url)
     except BrokerUnreachableError as e:
         print(UNREACHABLE.format(url=redact_url(settings.amqp_url), reason=e), file=sys.stderr)
         return 1
-    print(f"RabbitMQ    answers at {redact_url(settings.amqp_url)}\nstore       {settings.database}")
+    print(f"RabbitMQ    answers at {redact_url(answering)}\nstore       {settings.database}")
     dashboard = " and the dashboard" if has_dashboard(settings) else ""
     print(f"starting ingest, {settings.writers} writer(s){dashboard}, logs in {settings.data_dir / 'logs'}", flush=True)
     stop = threading.Event()

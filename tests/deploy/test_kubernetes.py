@@ -12,11 +12,12 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
-from runtime.settings import parse_duration
+from runtime.settings import parse_duration, split_amqp_urls
 from schema.topology import DEFAULT_QUEUE
 from tests.deploy.dockerfiles import parse_dockerfile
 from tests.deploy.roles import unknown_variables
@@ -116,9 +117,17 @@ def test_secrets_are_referenced_never_inlined(manifests: list[Manifest]) -> None
             (RABBITMQ_USER_SECRET_NAME, "username"),
             (RABBITMQ_USER_SECRET_NAME, "password"),
         }
-        assert env_value(deployment, "SPARTAKUS_AMQP_URL") == (
-            "amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@spartakus-rabbitmq:5672/"
-        )
+        assert split_amqp_urls(env_value(deployment, "SPARTAKUS_AMQP_URL")) == [
+            f"amqp://$(RABBITMQ_USERNAME):$(RABBITMQ_PASSWORD)@spartakus-rabbitmq-server-{n}.spartakus-rabbitmq-nodes:5672/"
+            for n in range(3)
+        ]
+
+
+def test_components_get_one_broker_address_per_rabbitmq_replica(manifests: list[Manifest]) -> None:
+    replicas = one(manifests, "RabbitmqCluster", "spartakus-rabbitmq")["spec"]["replicas"]
+    for deployment in (doc for doc in manifests if doc["kind"] == "Deployment"):
+        hosts = {urlsplit(url).hostname for url in split_amqp_urls(env_value(deployment, "SPARTAKUS_AMQP_URL"))}
+        assert hosts == {f"spartakus-rabbitmq-server-{n}.spartakus-rabbitmq-nodes" for n in range(replicas)}
 
 
 @pytest.mark.parametrize("name", ["spartakus-ingest", "spartakus-writer"])

@@ -273,3 +273,11 @@ def test_supervisor_counts_an_exit_by_the_sigterm_it_sent_as_clean(start_supervi
     assert supervisor.finish() == 0
     assert supervisor.children[0].process.returncode == -signal.SIGTERM
     assert supervisor.out.getvalue().endswith("stopped\n")
+
+
+@pytest.mark.integration
+def test_the_first_broker_that_answers_is_used(amqp_url: str) -> None:
+    closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/"
+    assert run.answering_broker(f"{closed},{amqp_url}") == amqp_url
+    with pytest.raises(run.BrokerUnreachableError, match=r"127\.0\.0\.1"):
+        run.answering_broker(closed)
