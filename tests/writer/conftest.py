@@ -54,12 +54,12 @@ class RunningWriter:
 
 @pytest.fixture
 def start_writer(amqp_url: str) -> Iterator[Callable[..., RunningWriter]]:
-    """Start writers on ``amqp_url``; every one is stopped at the end of the test."""
+    """Start writers on ``amqp_url`` (or the ``brokers`` given); every one is stopped at the end of the test."""
     running: list[RunningWriter] = []
 
-    def start(queue: str, sink: Sink, **options: Any) -> RunningWriter:
+    def start(queue: str, sink: Sink, *, brokers: str | None = None, **options: Any) -> RunningWriter:
         options.setdefault("write_policy", FAST_RETRIES)
-        writer = Writer(amqp_url=amqp_url, queue_name=queue, sink=sink, **options)
+        writer = Writer(amqp_url=brokers or amqp_url, queue_name=queue, sink=sink, **options)
         stop = threading.Event()
         handle = RunningWriter(writer, stop, threading.Thread(target=lambda: None))
 
