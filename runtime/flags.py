@@ -15,7 +15,10 @@ from runtime.settings import AmqpUrl, LogLevel
 
 DEFAULT_AMQP_URL: Final = "amqp://guest:guest@localhost:5672/"
 
-AmqpUrlFlag = Annotated[AmqpUrl, Field(description="RabbitMQ URL. [SPARTAKUS_AMQP_URL]")]
+AmqpUrlFlag = Annotated[
+    AmqpUrl,
+    Field(description="RabbitMQ URL, or one per cluster node separated by commas. [SPARTAKUS_AMQP_URL]"),
+]
 QueueFlag = Annotated[str, Field(min_length=1, description="Report queue name. [SPARTAKUS_QUEUE]")]
 ConnectionNameFlag = Annotated[
     str,
