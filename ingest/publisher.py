@@ -50,7 +50,7 @@ OPEN_TIMEOUT: Final = 10.0
 """Seconds for connecting, opening the channel and declaring the queues."""
 APP_ID: Final = "spartakus-ingest"
 NACKING_CHANNEL_GRACE: Final = 1.0
-"""Seconds a channel lives before nacks on it make the publisher replace it: bounds the reconnects per second."""
+"""Seconds a channel lives before nacks on it make the publisher replace it (bounds reconnects per second)."""
 MAX_SWEEP_INTERVAL: Final = 0.1
 """Seconds between checks for confirms overdue; a timeout fires at most this late."""
 
@@ -76,9 +76,8 @@ class AmqpPublisher:
     """The ``Publisher`` port on RabbitMQ, with automatic reconnection.
 
     Args:
-        amqp_url: broker URL, e.g. ``amqp://guest:guest@localhost:5672/``, or several separated by
-            commas (one per cluster node): the publisher connects to the first that answers, in an
-            order shuffled per process, and moves to another when its node goes away.
+        amqp_url: broker URL, e.g. ``amqp://guest:guest@localhost:5672/``, or one per cluster node
+            separated by commas (``runtime.brokers`` says in which order they are tried).
         queue: report queue; its topology comes from ``schema.topology``.
         confirm_timeout: seconds a publish waits for its confirm.
         connection_name: shown by ``rabbitmqctl list_connections``; the process id is appended.
@@ -361,11 +360,8 @@ class AmqpPublisher:
     def _retire_nacking_channel(self) -> None:
         """Replace a channel the broker nacks publishes on, at most once per ``NACKING_CHANNEL_GRACE``.
 
-        Nothing in this topology makes a healthy queue refuse a message (no
-        length limit), so a nack means the channel's view of the queue is
-        broken. RabbitMQ 3.10 was seen to nack every publish on a channel
-        opened while a quorum queue was electing a new leader, for as long as
-        the channel lived, while a new channel worked at once.
+        No length limit is set, so a healthy queue refuses nothing. RabbitMQ 3.10 nacked every publish on a
+        channel opened while a quorum queue elected a new leader, as long as the channel lived; a new one worked.
         """
         loop = asyncio.get_running_loop()
         connection = self._connection
