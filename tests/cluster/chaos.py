@@ -42,9 +42,9 @@ def wait_gateway_node(gateway: Gateway, cluster: RabbitCluster, timeout: float) 
     return found[0]
 
 
-def accepted_sent_after(records: Sequence[SendRecord], since: float) -> list[SendRecord]:
-    """The reports whose accepted attempt was sent at ``since`` or later."""
-    return [r for r in records if r.accepted_at is not None and r.accepted_at[0] >= since]
+def accepted_sent_after(records: Sequence[SendRecord], since: float, until: float = float("inf")) -> list[SendRecord]:
+    """The reports whose accepted attempt was sent at ``since`` or later (and before ``until``)."""
+    return [r for r in records if r.accepted_at is not None and since <= r.accepted_at[0] < until]
 
 
 def wait_for_204(senders: SenderPool, since: float, timeout: float) -> float:

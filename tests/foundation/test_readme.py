@@ -12,7 +12,7 @@ from ingest.settings import IngestSettings
 from spartakus.run import RunSettings
 from volunteer.settings import VolunteerSettings
 from writer.reports import ReportsSettings
-from writer.settings import DlqSettings, WriterSettings
+from writer.settings import DlqSettings, QueuesSettings, WriterSettings
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
@@ -22,7 +22,16 @@ NOT_ENVIRONMENT = {"action", "json_output"}
 
 @pytest.mark.parametrize(
     "settings",
-    [VolunteerSettings, IngestSettings, WriterSettings, DlqSettings, ReportsSettings, RunSettings, DashboardSettings],
+    [
+        VolunteerSettings,
+        IngestSettings,
+        WriterSettings,
+        DlqSettings,
+        QueuesSettings,
+        ReportsSettings,
+        RunSettings,
+        DashboardSettings,
+    ],
 )
 def test_every_flag_and_variable_is_documented(settings: type[BaseSettings]) -> None:
     missing = []
