@@ -22,18 +22,25 @@ _HEADER: Final = struct.Struct(">BHI")
 _CONNECTION_CLASS: Final = 10
 _BLOCKED: Final = 60
 _UNBLOCKED: Final = 61
+_BASIC_CLASS: Final = 60
+_NACK: Final = 120
 
 
-def method_frame(class_id: int, method_id: int, arguments: bytes = b"") -> bytes:
-    """An AMQP 0-9-1 method frame on channel 0."""
+def method_frame(class_id: int, method_id: int, arguments: bytes = b"", channel: int = 0) -> bytes:
+    """An AMQP 0-9-1 method frame, on channel 0 unless told."""
     payload = struct.pack(">HH", class_id, method_id) + arguments
-    return _HEADER.pack(FRAME_METHOD, 0, len(payload)) + payload + FRAME_END
+    return _HEADER.pack(FRAME_METHOD, channel, len(payload)) + payload + FRAME_END
 
 
 def blocked_frame(reason: str) -> bytes:
     """``connection.blocked``, as RabbitMQ sends it on a memory or disk alarm."""
     text = reason.encode()
     return method_frame(_CONNECTION_CLASS, _BLOCKED, bytes([len(text)]) + text)
+
+
+def nack_frame(channel: int, delivery_tag: int) -> bytes:
+    """``basic.nack`` of one publish (confirm mode), as RabbitMQ sends it when a queue refuses a message."""
+    return method_frame(_BASIC_CLASS, _NACK, struct.pack(">QB", delivery_tag, 0), channel=channel)
 
 
 def unblocked_frame() -> bytes:
