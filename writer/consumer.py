@@ -162,11 +162,6 @@ class BrokerSession:
         """Deliveries not yet acked or nacked."""
         return len(self._tracker)
 
-    @property
-    def node(self) -> str:
-        """``host:port`` of the broker node this session uses (or tries first)."""
-        return describe_url(self._brokers.current)
-
     def open(self) -> None:
         """Connect to the first broker address where the topology can be declared, and start consuming.
 
