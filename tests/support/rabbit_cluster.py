@@ -1,6 +1,8 @@
 """A RabbitMQ cluster of three nodes of the test run's own, started from the Debian ``rabbitmq-server`` package.
 
-Each node has its own node name (``i14a@localhost`` ...), its own AMQP and
+Each node has its own node name (``<prefix>-a<run>@localhost`` ..., the prefix
+from ``SPARTAKUS_TEST_NODE_PREFIX``, ``spartakus-test`` by default, so that
+people sharing a machine can tell their nodes apart), its own AMQP and
 Erlang distribution ports (below the kernel's ephemeral range, never 5672 or
 25672), its own data and log directories and a ``HOME`` of the cluster's own
 (for the Erlang cookie that the nodes and ``rabbitmqctl`` share). The nodes
@@ -29,7 +31,7 @@ import psutil
 from tests.support.amqp import delete_queues
 from tests.support.services import free_port, port_open, wait_until
 
-NODE_PREFIX: Final = "i14"
+DEFAULT_NODE_PREFIX: Final = "spartakus-test"
 NODE_LETTERS: Final = ("a", "b", "c")
 SERVER_CANDIDATES: Final = ("/usr/lib/rabbitmq/bin/rabbitmq-server",)
 CTL_CANDIDATES: Final = ("/usr/lib/rabbitmq/bin/rabbitmqctl",)
@@ -288,9 +290,10 @@ def running_cluster(base: Path, tools: tuple[str, str]) -> Iterator[RabbitCluste
     cookie = home / ".erlang.cookie"
     cookie.write_text(uuid.uuid4().hex.upper())
     cookie.chmod(0o400)
+    prefix = os.environ.get("SPARTAKUS_TEST_NODE_PREFIX", DEFAULT_NODE_PREFIX)
     run = uuid.uuid4().hex[:4]
     nodes = [
-        RabbitNode(f"{NODE_PREFIX}{letter}{run}@localhost", free_port(), free_port(), base / letter, home, server)
+        RabbitNode(f"{prefix}-{letter}{run}@localhost", free_port(), free_port(), base / letter, home, server)
         for letter in NODE_LETTERS
     ]
     cluster = RabbitCluster(nodes, ctl, home)
