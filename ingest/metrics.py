@@ -66,7 +66,6 @@ class IngestMetrics:
             "Reports the broker confirmed.",
             registry=self.registry,
         )
-
         self.connections_closed = Counter(
             "spartakus_ingest_connections_closed",
             "Connections the gateway closed or refused to stay within its limits, by reason: header_too_large "
@@ -81,10 +80,6 @@ class IngestMetrics:
             "HTTP connections open, within the connection limit.",
             registry=self.registry,
         )
-
-    def count_connections_closed(self, reason: str, count: int) -> None:
-        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
-        self._by_reason[reason].inc(count)
         self.broker_connected = Gauge(
             "spartakus_ingest_broker_connected",
             "1 for the broker node (host:port) the gateway publishes to now, 0 for the others.",
@@ -92,6 +87,10 @@ class IngestMetrics:
             registry=self.registry,
         )
         self._nodes: list[str] = []
+
+    def count_connections_closed(self, reason: str, count: int) -> None:
+        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
+        self._by_reason[reason].inc(count)
 
     def declare_nodes(self, nodes: Iterable[str]) -> None:
         """Show every configured broker node, at 0 until the gateway connects to it."""
