@@ -62,6 +62,6 @@ def test_losing_the_writers_node_moves_it_to_the_other_and_every_report_is_writt
     assert connected_port(running, nodes) == next(proxy.port for proxy in nodes if proxy.port != first)
     running.shutdown()
     assert queue_counts(amqp_url, queue_name)[0] == 0
-    ids = {row[0] for row in sink._connection.execute("SELECT reportID FROM reports_dedup").fetchall()}
+    ids = {row[0] for row in sink.fetchall("SELECT reportID FROM reports_dedup")}
     assert len(ids) == 60
     sink.close()
