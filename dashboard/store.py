@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from dashboard.query import Dialect
+from runtime.stores import bigquery_table, duckdb_path
 
 Row = tuple[Any, ...]
 SqlFor = Callable[[str, Collection[str]], str]
@@ -50,14 +51,6 @@ class Store(Protocol):
         ...
 
 
-def duckdb_path(database: str) -> str:
-    """The file a ``duckdb:`` URL names: ``duckdb:///relative.duckdb``, ``duckdb:////absolute.duckdb``."""
-    for prefix in ("duckdb:///", "duckdb://"):
-        if database.startswith(prefix):
-            return database.removeprefix(prefix)
-    return ""
-
-
 def open_store(database: str, *, emulator_host: str | None = None) -> Store:
     """The store ``database`` names; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI).
 
@@ -74,8 +67,7 @@ def open_store(database: str, *, emulator_host: str | None = None) -> Store:
     if parts.scheme == "bigquery":
         from dashboard.bigquery_store import BigQueryStore  # noqa: PLC0415  # the Google client loads only when chosen
 
-        table = parts.netloc + parts.path.rstrip("/")
-        if table.count(".") != 2 or any(not piece for piece in table.split(".")):
+        if not (table := bigquery_table(parts.netloc, parts.path)):
             raise StoreConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
         return BigQueryStore(table, emulator_host=emulator_host)
     raise StoreConfigError(

@@ -13,6 +13,8 @@ from typing import Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from runtime.broker_gauge import BrokerNodeGauge
+
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 STATUSES: Final = (200, 204, 400, 404, 405, 413, 415, 422, 503)
@@ -86,7 +88,7 @@ class IngestMetrics:
             ["node"],
             registry=self.registry,
         )
-        self._nodes: list[str] = []
+        self._broker_nodes = BrokerNodeGauge(self.broker_connected)
 
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
@@ -94,14 +96,11 @@ class IngestMetrics:
 
     def declare_nodes(self, nodes: Iterable[str]) -> None:
         """Show every configured broker node, at 0 until the gateway connects to it."""
-        self._nodes = list(dict.fromkeys(nodes))
-        for node in self._nodes:
-            self.broker_connected.labels(node=node).set(0)
+        self._broker_nodes.declare(nodes)
 
     def connected_to(self, node: str | None) -> None:
         """Mark ``node`` as the one in use (None: connected to none)."""
-        for each in self._nodes:
-            self.broker_connected.labels(node=each).set(1 if each == node else 0)
+        self._broker_nodes.connected_to(node)
 
     def count_request(self, status: int) -> None:
         """Count one POST /api/v1 answered with ``status``."""

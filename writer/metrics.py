@@ -11,6 +11,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from runtime.broker_gauge import BrokerNodeGauge
+
 _BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
@@ -79,19 +81,16 @@ class WriterMetrics:
             ["node"],
             registry=self.registry,
         )
-        self._nodes: list[str] = []
+        self._broker_nodes = BrokerNodeGauge(self.broker_connected)
         self._server: Any = None
 
     def declare_nodes(self, nodes: Iterable[str]) -> None:
         """Show every configured broker node, at 0 until the writer connects to it."""
-        self._nodes = list(dict.fromkeys(nodes))
-        for node in self._nodes:
-            self.broker_connected.labels(node=node).set(0)
+        self._broker_nodes.declare(nodes)
 
     def connected_to(self, node: str | None) -> None:
         """Mark ``node`` as the one in use (None: connected to none)."""
-        for each in self._nodes:
-            self.broker_connected.labels(node=each).set(1 if each == node else 0)
+        self._broker_nodes.connected_to(node)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> int:  # noqa: S104  # a metrics endpoint is scraped from outside the pod
         """Serve ``/metrics`` on ``port`` (0 picks a free one) in a background thread; returns the port."""

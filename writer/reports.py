@@ -11,9 +11,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
+from runtime.stores import duckdb_path
 from writer.errors import SinkConfigError, StoreLockedError
 from writer.settings import DEFAULT_DATABASE
-from writer.sinks import duckdb_path
 
 PROG = "spartakus reports"
 COLUMNS = ("clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
+from runtime.stores import bigquery_table, duckdb_path
 from writer.errors import SinkConfigError
 from writer.rows import Row
 
@@ -69,18 +70,6 @@ class StdoutSink:
         self._stream.flush()
 
 
-def duckdb_path(database: str) -> str:
-    """The file a ``duckdb:`` URL names, as SQLAlchemy reads such URLs.
-
-    ``duckdb:///reports.duckdb`` is relative to the working directory and
-    ``duckdb:////var/lib/spartakus/reports.duckdb`` is absolute.
-    """
-    for prefix in ("duckdb:///", "duckdb://"):
-        if database.startswith(prefix):
-            return database.removeprefix(prefix)
-    return ""
-
-
 def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
     """Open the sink ``database`` names.
 
@@ -110,8 +99,7 @@ def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
     if parts.scheme == "bigquery":
         from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415  # the Google client loads only when chosen
 
-        table = parts.netloc + parts.path.rstrip("/")
-        if table.count(".") != 2 or any(not piece for piece in table.split(".")):
+        if not (table := bigquery_table(parts.netloc, parts.path)):
             raise SinkConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
         return BigQuerySink(table, emulator_host=emulator_host)
     raise SinkConfigError(

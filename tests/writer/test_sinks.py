@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from runtime.stores import duckdb_path
 from tests.support.writer_load import sample_report
 from writer.errors import SinkConfigError
 from writer.rows import decode_report
-from writer.sinks import StdoutSink, duckdb_path, open_sink
+from writer.sinks import StdoutSink, open_sink
 
 
 def test_stdout_sink_writes_one_report_a_line() -> None:
