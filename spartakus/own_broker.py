@@ -171,6 +171,8 @@ def start_private_node(
         raise BrokerStartError(f"the private node {name} in {base} runs, but not at {redact_url(target.url)}")
     layout = NodeLayout(name, base, base / "home", target.port, unused_port(), target.host, unused_port())
     layout.write_support_files()
+    # For whoever must stop a node that a killed run left behind: `ERL_EPMD_PORT=$(cat epmd-port) epmd -kill`.
+    (base / "epmd-port").write_text(f"{layout.epmd_port}\n")
     _write_cookie(layout.home)
     layout.config_file.write_text(node_config(target))
     layout.config_file.chmod(0o600)  # it holds the password
@@ -183,6 +185,14 @@ def start_private_node(
         raise BrokerStartError(f"the private node {e}") from e
     node.stop()
     return None
+
+
+def _port_taken(target: LocalTarget) -> bool:
+    try:
+        with socket.create_connection((target.host, target.port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def docker_engine_answers() -> bool:
@@ -235,6 +245,8 @@ def start_own_broker(
     target = local_target(url)
     if target is None:
         return None
+    if _port_taken(target):
+        raise BrokerStartError(f"{target.host}:{target.port} is taken by a server that is not an AMQP broker")
     if (tools := node_tools()) is not None:
         return start_private_node(target, data_dir, tools[0], answers=answers, stop=stop)
     if compose_file.exists() and docker_engine_answers():

@@ -7,6 +7,7 @@ stack is ``make compose-test``'s); the private node itself is driven whole in ``
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import threading
 from pathlib import Path
@@ -148,3 +149,13 @@ def test_the_node_name_is_kept_with_the_data_so_a_restart_finds_its_queues(tmp_p
     assert first.endswith("@localhost")
     (other := tmp_path / "other").mkdir()
     assert own_broker._node_name(other) != first, "two data directories are two nodes"
+
+
+def test_no_broker_is_started_on_a_port_another_server_holds(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        with pytest.raises(own_broker.BrokerStartError, match=f"127.0.0.1:{port} is taken by a server that is not"):
+            own_broker.start_own_broker(
+                f"amqp://127.0.0.1:{port}/", tmp_path, answers=lambda: False, stop=threading.Event()
+            )
+    assert not (tmp_path / "rabbitmq").exists()

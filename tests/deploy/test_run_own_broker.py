@@ -173,3 +173,21 @@ def test_make_run_starts_a_private_node_stops_it_on_ctrl_c_and_finds_its_queue_a
         rows = connection.execute("SELECT clusterID FROM reports ORDER BY clusterID").fetchall()
     assert rows == sorted([(written,), (queued,)])
     assert machine_broker_pid() == broker_before, "the machine's broker was neither stopped nor restarted"
+
+
+def test_ctrl_c_while_the_private_node_boots_stops_it_and_starts_nothing_else(run_env: dict[str, str]) -> None:
+    data = Path(run_env["SPARTAKUS_DATA_DIR"])
+    run = RunProcess(run_env)
+    try:
+        run.wait_for("starting one (--no-broker: never)", timeout=60)
+        wait_until(lambda: bool(node_processes(data / "rabbitmq" / "home")), timeout=60, what="the node's process")
+        run.process.send_signal(signal.SIGINT)
+        assert run.process.wait(timeout=120) == 0, run.output
+    finally:
+        if run.process.poll() is None:
+            run.process.kill()
+            run.process.wait()
+        run.close()
+    assert run.output.endswith("starting one (--no-broker: never)\nstopped\n"), run.output
+    assert node_processes(data / "rabbitmq" / "home") == []
+    assert not (data / "logs").exists(), "no component was started"
