@@ -1,8 +1,8 @@
 """``make run`` where no broker answers: it starts a private RabbitMQ node, and leaves nothing behind.
 
 As a fresh clone meets it: no ``data/`` yet, and ``SPARTAKUS_AMQP_URL`` at a free port where nothing listens.
-The real ingest, writer and dashboard run against the node that ``python -m spartakus.run`` starts from the
-installed ``rabbitmq-server``. The machine's own broker on 5672 (and its epmd on 4369) must not notice.
+The real ingest, writer and dashboard run against the node that ``make run`` (``python -m spartakus.run``)
+starts from the installed ``rabbitmq-server``. The machine's own broker on 5672 (and its epmd on 4369) must not notice.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import signal
 import subprocess
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -23,12 +23,14 @@ import pytest
 
 from runtime.private_node import node_tools
 from tests.deploy.reports import post_go_volunteer_report
-from tests.deploy.run_process import RunProcess
+from tests.deploy.run_process import MAKE_RUN, RunProcess, make_run_available
 from tests.support.services import free_port, missing_service, port_open, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 MACHINE_BROKER_PORT = 5672
+MAKE_VARS = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+STOPPED = "RabbitMQ    stopping a private node in {data}/rabbitmq\nRabbitMQ    stopped\n"
 BOOT_TIMEOUT = 240.0
 """A first boot of a node beside the components, on two shared cores."""
 
@@ -87,7 +89,8 @@ def run_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     if node_tools() is None:
         missing_service("rabbitmq-server is not installed (apt-get install -y rabbitmq-server)")
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARTAKUS_")}
+    # Nor the flags of a `make test` this may run under: the `make run` here is a make of its own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SPARTAKUS_") and not k.startswith(MAKE_VARS)}
     env |= {
         "SPARTAKUS_AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/",
         "SPARTAKUS_PORT": str(free_port()),
@@ -104,9 +107,10 @@ def run_env(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 @contextlib.contextmanager
-def make_run(env: dict[str, str]) -> Iterator[RunProcess]:
-    """``python -m spartakus.run``, up and ready; SIGTERMed and reaped afterwards if the test did not stop it."""
-    run = RunProcess(env)
+def make_run(env: dict[str, str], command: Sequence[str] = (), *, terminal: bool = False) -> Iterator[RunProcess]:
+    """``python -m spartakus.run`` (or ``command``), up and ready; SIGTERMed and reaped afterwards if the test
+    did not stop it."""
+    run = RunProcess(env, command, terminal=terminal)
     try:
         run.wait_for("Ctrl-C stops everything", timeout=BOOT_TIMEOUT)
         yield run
@@ -138,7 +142,10 @@ def test_make_run_starts_a_private_node_stops_it_on_ctrl_c_and_finds_its_queue_a
     home, broker_before = data / "rabbitmq" / "home", machine_broker_pid()
     written, queued = str(uuid.uuid4()), str(uuid.uuid4())
 
-    with make_run(run_env) as first:
+    # The first run is `make run` itself where the repository's .venv is there to run it, Ctrl-C'd as a terminal
+    # does it: SIGINT to make and everything in its process group.
+    command = MAKE_RUN if make_run_available() else ()
+    with make_run(run_env, command, terminal=True) as first:
         started = f"RabbitMQ    started a private node in {data / 'rabbitmq'} (amqp://guest:***@127.0.0.1:{amqp_port}/)"
         assert started in first.output
         ports = listening_ports(node_processes(home))
@@ -152,10 +159,13 @@ def test_make_run_starts_a_private_node_stops_it_on_ctrl_c_and_finds_its_queue_a
         writer = next(child for child in first.children() if "writer" in child.cmdline())
         writer.suspend()  # a writer that never gets to the next report: it stays queued
         assert post_go_volunteer_report(ingest, queued) == 204
-        first.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        assert first.process.wait(timeout=120) == 1, first.output  # the suspended writer was killed
-    assert "writer-1 killed after 5s" in first.output
-    assert first.output.endswith("RabbitMQ    stopped\n"), first.output
+        first.ctrl_c()
+        first.process.wait(timeout=120)
+    own_output = first.output.partition("make: ***")[0]  # make adds a line of its own when interrupted
+    assert "writer-1 killed after 5s" in own_output, first.output  # the suspended writer
+    assert own_output.endswith("stopped, not cleanly: writer-1 (exit code -9)\n" + STOPPED.format(data=data)), (
+        first.output
+    )
     assert_nothing_left(home, ports)
 
     with make_run(run_env) as second:
@@ -177,11 +187,11 @@ def test_make_run_starts_a_private_node_stops_it_on_ctrl_c_and_finds_its_queue_a
 
 def test_ctrl_c_while_the_private_node_boots_stops_it_and_starts_nothing_else(run_env: dict[str, str]) -> None:
     data = Path(run_env["SPARTAKUS_DATA_DIR"])
-    run = RunProcess(run_env)
+    run = RunProcess(run_env, terminal=True)
     try:
         run.wait_for("starting one (--no-broker: never)", timeout=60)
         wait_until(lambda: bool(node_processes(data / "rabbitmq" / "home")), timeout=60, what="the node's process")
-        run.process.send_signal(signal.SIGINT)
+        run.ctrl_c()  # the node, in a session of its own, hears it from make run alone
         assert run.process.wait(timeout=120) == 0, run.output
     finally:
         if run.process.poll() is None:
