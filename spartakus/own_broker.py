@@ -41,8 +41,9 @@ BOOT_TIMEOUT: Final = 120.0
 """Seconds a node (or the compose service) may take to accept connections; a first boot on a busy machine is slow."""
 
 
-class BrokerStartError(Exception):
-    """A way to start a broker was available but failed; the message says why and where its log is."""
+class OwnBrokerError(Exception):
+    """A way to start a broker was available but failed, or the broker did not stop cleanly; the message says why
+    and where its log is."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ class OwnBroker(Protocol):
         """What was started, for the ``RabbitMQ    started ...`` line."""
 
     def stop(self) -> None:
-        """Stop it, keeping its data for the next run. Raises BrokerStartError if it did not stop cleanly."""
+        """Stop it, keeping its data for the next run. Raises OwnBrokerError if it did not stop cleanly."""
 
 
 @dataclass
@@ -101,7 +102,7 @@ class NodeBroker:
         try:
             self.node.stop()
         except NodeError as e:
-            raise BrokerStartError(f"the private node {e}") from e
+            raise OwnBrokerError(f"the private node {e}") from e
 
 
 @dataclass
@@ -162,13 +163,13 @@ def start_private_node(
     """Start the private node of ``data_dir`` for ``target`` and wait until ``answers()``; None if ``stop`` came first.
 
     Raises:
-        BrokerStartError: the node is already running on other ports, exited, or did not answer in time.
+        OwnBrokerError: the node is already running on other ports, exited, or did not answer in time.
     """
     base = data_dir / NODE_DIR
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     name = _node_name(base)
     if _node_running(base, name):
-        raise BrokerStartError(f"the private node {name} in {base} runs, but not at {redact_url(target.url)}")
+        raise OwnBrokerError(f"the private node {name} in {base} runs, but not at {redact_url(target.url)}")
     layout = NodeLayout(name, base, base / "home", target.port, unused_port(), target.host, unused_port())
     layout.write_support_files()
     # For whoever must stop a node that a killed run left behind: `ERL_EPMD_PORT=$(cat epmd-port) epmd -kill`.
@@ -182,7 +183,7 @@ def start_private_node(
             return NodeBroker(node, base)
     except NodeError as e:
         node.stop()
-        raise BrokerStartError(f"the private node {e}") from e
+        raise OwnBrokerError(f"the private node {e}") from e
     node.stop()
     return None
 
@@ -211,17 +212,17 @@ def _compose(compose_file: Path, env: dict[str, str], *args: str) -> None:
     try:
         result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=BOOT_TIMEOUT)  # noqa: S603
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise BrokerStartError(f"{' '.join(command[:4])} {' '.join(args)}: {e}") from e
+        raise OwnBrokerError(f"{' '.join(command[:4])} {' '.join(args)}: {e}") from e
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-        raise BrokerStartError(f"docker compose {' '.join(args)} failed (exit code {result.returncode}):\n{tail}")
+        raise OwnBrokerError(f"docker compose {' '.join(args)} failed (exit code {result.returncode}):\n{tail}")
 
 
 def start_compose_service(target: LocalTarget, compose_file: Path) -> ComposeBroker:
     """``docker compose up -d --wait rabbitmq`` with the URL's port and credentials.
 
     Raises:
-        BrokerStartError: compose failed; its last lines say why.
+        OwnBrokerError: compose failed; its last lines say why.
     """
     env = {
         **os.environ,
@@ -240,13 +241,13 @@ def start_own_broker(
     ``stop`` was set while the node booted).
 
     Raises:
-        BrokerStartError: a way was available, and it failed.
+        OwnBrokerError: a way was available, and it failed.
     """
     target = local_target(url)
     if target is None:
         return None
     if _port_taken(target):
-        raise BrokerStartError(f"{target.host}:{target.port} is taken by a server that is not an AMQP broker")
+        raise OwnBrokerError(f"{target.host}:{target.port} is taken by a server that is not an AMQP broker")
     if (tools := node_tools()) is not None:
         return start_private_node(target, data_dir, tools[0], answers=answers, stop=stop)
     if compose_file.exists() and docker_engine_answers():

@@ -30,7 +30,7 @@ from runtime.settings import (
     settings_config,
     split_amqp_urls,
 )
-from spartakus.own_broker import BrokerStartError, OwnBroker, start_own_broker
+from spartakus.own_broker import OwnBroker, OwnBrokerError, local_target, start_own_broker
 
 PROG: Final = "python -m spartakus.run"
 COMPONENTS: Final = (sys.executable, "-m", "spartakus")
@@ -226,11 +226,11 @@ def broker_for_run(settings: RunSettings, *, stop: threading.Event) -> tuple[str
         print(f"RabbitMQ    answers at {redact_url(answering)}", flush=True)
         return answering, None
     url, own = split_amqp_urls(settings.amqp_url)[0], None
-    if settings.start_broker:
+    if settings.start_broker and local_target(url) is not None:
         print(f"RabbitMQ    none answers at {redact_url(url)}: starting one (--no-broker: never)", flush=True)
         try:
             own = start_own_broker(url, settings.data_dir, answers=lambda: _answers(url), stop=stop)
-        except BrokerStartError as e:
+        except OwnBrokerError as e:
             print(f"RabbitMQ could not be started: {e}", file=sys.stderr)
             return 1
     if own is None and stop.is_set():
@@ -256,7 +256,7 @@ def stop_own_broker(own: OwnBroker) -> int:
     print(f"RabbitMQ    stopping {own.description}", flush=True)
     try:
         own.stop()
-    except BrokerStartError as e:
+    except OwnBrokerError as e:
         print(f"RabbitMQ    {e}", flush=True)
         return 1
     print("RabbitMQ    stopped", flush=True)

@@ -108,7 +108,7 @@ def test_a_failing_compose_up_is_reported_with_composes_own_words(
     compose_file = tmp_path / "compose.yaml"
     compose_file.write_text("services: {}\n")
 
-    with pytest.raises(own_broker.BrokerStartError, match=r"(?s)exit code 18.*pull access denied"):
+    with pytest.raises(own_broker.OwnBrokerError, match=r"(?s)exit code 18.*pull access denied"):
         own_broker.start_own_broker(
             "amqp://127.0.0.1:5999/", tmp_path, answers=lambda: True, stop=threading.Event(), compose_file=compose_file
         )
@@ -154,8 +154,20 @@ def test_the_node_name_is_kept_with_the_data_so_a_restart_finds_its_queues(tmp_p
 def test_no_broker_is_started_on_a_port_another_server_holds(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
-        with pytest.raises(own_broker.BrokerStartError, match=f"127.0.0.1:{port} is taken by a server that is not"):
+        with pytest.raises(own_broker.OwnBrokerError, match=f"127.0.0.1:{port} is taken by a server that is not"):
             own_broker.start_own_broker(
                 f"amqp://127.0.0.1:{port}/", tmp_path, answers=lambda: False, stop=threading.Event()
             )
+    assert not (tmp_path / "rabbitmq").exists()
+
+
+def test_for_a_broker_on_another_machine_main_starts_nothing_and_explains(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code = run.main(["--amqp-url=amqp://guest:guest@192.0.2.10:5672/", f"--data-dir={tmp_path}"])
+
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "starting one" not in captured.out
+    assert "RabbitMQ is not reachable at amqp://guest:***@192.0.2.10:5672/" in captured.err
     assert not (tmp_path / "rabbitmq").exists()
