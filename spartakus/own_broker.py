@@ -24,6 +24,7 @@ import socket
 import subprocess
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
@@ -177,14 +178,15 @@ def start_private_node(
     _write_cookie(layout.home)
     layout.config_file.write_text(node_config(target))
     layout.config_file.chmod(0o600)  # it holds the password
-    node = PrivateNode.start(layout, server)
+    broker = NodeBroker(PrivateNode.start(layout, server), base)
     try:
-        if node.wait_ready(answers, timeout=BOOT_TIMEOUT, stop=stop):
-            return NodeBroker(node, base)
+        if broker.node.wait_ready(answers, timeout=BOOT_TIMEOUT, stop=stop):
+            return broker
     except NodeError as e:
-        node.stop()
+        with suppress(NodeError):  # why it did not start is the news, not how it was stopped
+            broker.node.stop()
         raise OwnBrokerError(f"the private node {e}") from e
-    node.stop()
+    broker.stop()
     return None
 
 

@@ -171,3 +171,19 @@ def test_for_a_broker_on_another_machine_main_starts_nothing_and_explains(
     assert "starting one" not in captured.out
     assert "RabbitMQ is not reachable at amqp://guest:***@192.0.2.10:5672/" in captured.err
     assert not (tmp_path / "rabbitmq").exists()
+
+
+def test_a_node_that_exits_while_booting_is_reported_with_its_log(tmp_path: Path) -> None:
+    server = tmp_path / "rabbitmq-server"
+    server.write_text("#!/bin/sh\necho 'ERROR: could not bind to distribution port' >&2\nexit 1\n")
+    server.chmod(0o755)
+    target = own_broker.LocalTarget("amqp://127.0.0.1:5999/", "127.0.0.1", 5999, "guest", "guest", "/")
+
+    with pytest.raises(
+        own_broker.OwnBrokerError, match=r"the private node exited with code 1; its log: .*console\.log"
+    ):
+        own_broker.start_private_node(
+            target, tmp_path / "data", str(server), answers=lambda: False, stop=threading.Event()
+        )
+    log = tmp_path / "data" / "rabbitmq" / "log" / "console.log"
+    assert "could not bind to distribution port" in log.read_text()
