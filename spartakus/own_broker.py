@@ -115,7 +115,7 @@ class ComposeBroker:
 
     @property
     def description(self) -> str:
-        return f"the compose service {COMPOSE_SERVICE} ({self.compose_file.name})"
+        return f"the compose service {COMPOSE_SERVICE}"
 
     def stop(self) -> None:
         _compose(self.compose_file, self.env, "stop", COMPOSE_SERVICE)

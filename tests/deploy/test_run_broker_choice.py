@@ -96,7 +96,7 @@ def test_without_rabbitmq_installed_compose_starts_its_service_on_the_urls_port_
         f"compose -f {compose_file} up --detach --wait rabbitmq |5999|alice|pw",
         f"compose -f {compose_file} stop rabbitmq |5999|alice|pw",
     ]
-    assert broker.description == "the compose service rabbitmq (compose.yaml)"
+    assert broker.description == "the compose service rabbitmq"
     assert not (tmp_path / "rabbitmq").exists(), "no private node was attempted"
 
 
