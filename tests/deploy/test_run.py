@@ -2,7 +2,8 @@
 
 The supervisor tests start real child processes (``standin_component.py`` in place of ingest and writer, which
 answer on the same readiness URLs) and stop them with real signals. The run with the real components is
-``pending_test_run_full.py``.
+``test_run_full.py``; the broker it starts when none answers, ``test_run_broker_choice.py`` and
+``test_run_own_broker.py``.
 """
 
 from __future__ import annotations
