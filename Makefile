@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: the collector side on this machine (ingest on :8080, writers into DuckDB)
+## run: the collector side on this machine (ingest on :8080, writers into DuckDB), with a RabbitMQ of its own when
+## none answers; flags in ARGS, e.g. `make run ARGS=--no-broker`
 run: $(STAMP)
-	$(BIN)/python -m spartakus.run
+	$(BIN)/python -m spartakus.run $(ARGS)
 
 ## test: every gate and every test (the command CI runs)
 test: $(STAMP) lint typecheck contracts

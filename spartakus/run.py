@@ -1,6 +1,7 @@
 """``make run``: the collector side on one machine (ingest, a DuckDB writer, the dashboard), no cloud account.
 
-Checks the broker, starts the components, says when each is ready; on Ctrl-C, SIGTERMs them and waits, bounded."""
+Checks the broker (starting one of its own when none answers, see ``spartakus.own_broker``), starts the components,
+says when each is ready; on Ctrl-C, SIGTERMs them and waits, bounded, then stops the broker it started."""
 
 import os
 import signal
@@ -18,7 +19,7 @@ from typing import Final, Self, TextIO
 from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag
 from runtime.settings import (
@@ -29,6 +30,7 @@ from runtime.settings import (
     settings_config,
     split_amqp_urls,
 )
+from spartakus.own_broker import OwnBroker, OwnBrokerError, local_target, start_own_broker
 
 PROG: Final = "python -m spartakus.run"
 COMPONENTS: Final = (sys.executable, "-m", "spartakus")
@@ -51,7 +53,7 @@ See the adoption page:   http://localhost:{port}/   (JSON: http://localhost:{por
 class RunSettings(BaseSettings):
     """Run ingest and writers on this machine. Every flag also reads SPARTAKUS_<FLAG>."""
 
-    model_config = settings_config(PROG)
+    model_config = SettingsConfigDict(**settings_config(PROG), cli_shortcuts={"start-broker": "broker"})
     amqp_url: AmqpUrlFlag = Field(default=DEFAULT_AMQP_URL, description="RabbitMQ. [SPARTAKUS_AMQP_URL]")
     port: int = Field(default=8080, ge=1, le=65535, description="Ingest HTTP port. [SPARTAKUS_PORT]")
     data_dir: Path = Field(default=Path("data"), description="Store file and logs. [SPARTAKUS_DATA_DIR]")
@@ -61,6 +63,11 @@ class RunSettings(BaseSettings):
     dashboard_port: int = Field(default=8090, ge=1, le=65535, description="The dashboard's port (DuckDB, BigQuery).")
     ready_timeout: float = Field(default=60, gt=0, description="Seconds to wait for the components to be ready.")
     drain_timeout: float = Field(default=30, gt=0, description="Seconds the components get to stop cleanly.")
+    start_broker: bool = Field(
+        default=True,
+        description="Start a RabbitMQ of its own (stopped again at exit) when none answers; --no-broker: never. "
+        "[SPARTAKUS_START_BROKER]",
+    )
 
     @model_validator(mode="after")
     def _one_writer_per_duckdb_file(self) -> Self:
@@ -206,24 +213,79 @@ def supervise(children: list[Child], *, settings: RunSettings, stop: threading.E
     return 1 if unclean or failure else 0
 
 
+def broker_for_run(settings: RunSettings, *, stop: threading.Event) -> tuple[str, OwnBroker | None] | int:
+    """The URL of a broker that answers, and the broker started for it if none did; else the exit code.
+
+    An answering broker is used as it is (and never stopped). Otherwise, unless ``--no-broker``, one is started for
+    the first URL (``spartakus.own_broker``); when that is impossible, the message says how to start one."""
+    try:
+        answering = answering_broker(settings.amqp_url)
+    except BrokerUnreachableError as e:
+        reason = str(e)
+    else:
+        print(f"RabbitMQ    answers at {redact_url(answering)}", flush=True)
+        return answering, None
+    url, own = split_amqp_urls(settings.amqp_url)[0], None
+    if settings.start_broker and local_target(url) is not None:
+        print(f"RabbitMQ    none answers at {redact_url(url)}: starting one (--no-broker: never)", flush=True)
+        try:
+            own = start_own_broker(url, settings.data_dir, answers=lambda: _answers(url), stop=stop)
+        except OwnBrokerError as e:
+            print(f"RabbitMQ could not be started: {e}", file=sys.stderr)
+            return 1
+    if own is None and stop.is_set():
+        print("stopped", flush=True)
+        return 0
+    if own is None:
+        print(UNREACHABLE.format(url=redact_url(settings.amqp_url), reason=reason), file=sys.stderr)
+        return 1
+    print(f"RabbitMQ    started {own.description} ({redact_url(url)})", flush=True)
+    return url, own
+
+
+def _answers(url: str) -> bool:
+    try:
+        check_broker(url, timeout=1.0)
+    except BrokerUnreachableError:
+        return False
+    return True
+
+
+def stop_own_broker(own: OwnBroker) -> int:
+    """Stop the broker this run started, once the components are gone; 1 if it did not stop cleanly."""
+    print(f"RabbitMQ    stopping {own.description}", flush=True)
+    try:
+        own.stop()
+    except OwnBrokerError as e:
+        print(f"RabbitMQ    {e}", flush=True)
+        return 1
+    print("RabbitMQ    stopped", flush=True)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Check the broker, start the collector components, and supervise them; returns the exit code."""
+    """Find or start the broker, start the collector components, and supervise them; returns the exit code."""
     try:
         settings = load_settings(RunSettings, argv)
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    try:
-        answering = answering_broker(settings.amqp_url)
-    except BrokerUnreachableError as e:
-        print(UNREACHABLE.format(url=redact_url(settings.amqp_url), reason=e), file=sys.stderr)
-        return 1
-    print(f"RabbitMQ    answers at {redact_url(answering)}\nstore       {settings.database}")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the broker: a node booting is stopped on Ctrl-C too
+        signal.signal(signum, lambda *_: stop.set())
+    found = broker_for_run(settings, stop=stop)
+    if isinstance(found, int):
+        return found
+    url, own = found
+    # The components get the URL that answered; with one started here, that broker alone.
+    settings.amqp_url = settings.amqp_url if own is None else url
+    print(f"store       {settings.database}")
     dashboard = " and the dashboard" if has_dashboard(settings) else ""
     print(f"starting ingest, {settings.writers} writer(s){dashboard}, logs in {settings.data_dir / 'logs'}", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    return supervise(start_children(settings), settings=settings, stop=stop, out=sys.stdout)
+    try:
+        code = supervise(start_children(settings), settings=settings, stop=stop, out=sys.stdout)
+    finally:
+        stopped = 0 if own is None else stop_own_broker(own)
+    return code or stopped
 
 
 if __name__ == "__main__":

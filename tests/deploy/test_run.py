@@ -2,7 +2,8 @@
 
 The supervisor tests start real child processes (``standin_component.py`` in place of ingest and writer, which
 answer on the same readiness URLs) and stop them with real signals. The run with the real components is
-``pending_test_run_full.py``.
+``test_run_full.py``; the broker it starts when none answers, ``test_run_broker_choice.py`` and
+``test_run_own_broker.py``.
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def test_check_broker_refuses_a_url_that_is_not_amqp() -> None:
         run.check_broker("http://user:secret@localhost:5672/")
 
 
-def test_main_explains_how_to_start_rabbitmq_when_it_is_not_reachable(capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_with_no_broker_explains_how_to_start_rabbitmq_when_it_is_not_reachable(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     port = free_port()
 
-    code = run.main([f"--amqp-url=amqp://guest:s3cret@127.0.0.1:{port}/"])
+    code = run.main([f"--amqp-url=amqp://guest:s3cret@127.0.0.1:{port}/", "--no-broker"])
 
     err = capsys.readouterr().err
     assert code == 1
@@ -83,9 +86,16 @@ def test_main_explains_how_to_start_rabbitmq_when_it_is_not_reachable(capsys: py
     assert "s3cret" not in err
 
 
-def test_python_m_spartakus_run_reads_the_url_from_the_environment_and_exits_1(tmp_path: Path) -> None:
+def test_python_m_spartakus_run_with_start_broker_0_reads_the_url_from_the_environment_and_exits_1(
+    tmp_path: Path,
+) -> None:
     port = free_port()
-    env = {**os.environ, "SPARTAKUS_AMQP_URL": f"amqp://127.0.0.1:{port}/", "SPARTAKUS_DATA_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "SPARTAKUS_AMQP_URL": f"amqp://127.0.0.1:{port}/",
+        "SPARTAKUS_DATA_DIR": str(tmp_path),
+        "SPARTAKUS_START_BROKER": "0",
+    }
 
     result = subprocess.run(
         [sys.executable, "-m", "spartakus.run"], capture_output=True, text=True, env=env, timeout=60, check=False
@@ -94,6 +104,7 @@ def test_python_m_spartakus_run_reads_the_url_from_the_environment_and_exits_1(t
     assert result.returncode == 1
     assert f"RabbitMQ is not reachable at amqp://127.0.0.1:{port}/" in result.stderr
     assert not (tmp_path / "logs").exists(), "nothing starts without a broker"
+    assert not (tmp_path / "rabbitmq").exists(), "SPARTAKUS_START_BROKER=0 starts no broker"
 
 
 def test_settings_keep_one_writer_per_duckdb_file() -> None:

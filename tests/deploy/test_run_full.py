@@ -11,59 +11,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import psutil
 import pytest
 
 from tests.deploy.reports import post_go_volunteer_report
+from tests.deploy.run_process import RunProcess
 from tests.support.amqp import message_count
-from tests.support.services import free_port, wait_until
+from tests.support.services import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
-
-
-class RunProcess:
-    """``python -m spartakus.run`` in its own process, its output collected line by line."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.env = env
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "spartakus.run"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        wait_until(lambda: text in self.output, timeout=timeout, what=f"{text!r} in:\n{self.output}")
-
-    def close(self) -> None:
-        """Release the output pipe once the process has exited."""
-        self._reader.join(timeout=10)
-        assert self.process.stdout is not None
-        self.process.stdout.close()
-
-    def children(self) -> list[psutil.Process]:
-        return psutil.Process(self.process.pid).children(recursive=True)
 
 
 @pytest.fixture
@@ -111,8 +71,11 @@ def test_make_run_stores_a_report_and_drains_on_ctrl_c(make_run: RunProcess, amq
     make_run.process.send_signal(signal.SIGINT)  # what Ctrl-C sends; the children have process groups of their own
 
     assert make_run.process.wait(timeout=60) == 0, make_run.output
-    assert make_run.output.endswith("stopped\n"), make_run.output
+    assert make_run.output.endswith("\nstopped\n"), make_run.output
     assert not any(child.is_running() for child in children), "no component outlives the supervisor"
+    assert f"RabbitMQ    answers at {amqp_url.replace(':guest@', ':***@')}" in make_run.output
+    assert "RabbitMQ    stopping" not in make_run.output, "a broker that answered already is never stopped"
+    assert not (data_dir / "rabbitmq").exists(), "and none is started beside it"
     # With every consumer gone, a message left unacked would be back among the ready ones.
     assert message_count(amqp_url, queue_name) == 0
     assert message_count(amqp_url, f"{queue_name}.dead") == 0

@@ -28,6 +28,7 @@ from typing import Final
 
 import psutil
 
+from runtime.private_node import NodeLayout
 from tests.support.amqp import delete_queues
 from tests.support.services import free_port, port_open, wait_until
 
@@ -82,25 +83,9 @@ class RabbitNode:
         return self.base / "console.log"
 
     def environment(self) -> dict[str, str]:
-        """The variables that make ``rabbitmq-server`` this node and nothing else."""
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("RABBITMQ_", "ERL_"))}
-        return {
-            **keep,
-            "HOME": str(self.home),
-            "RABBITMQ_NODENAME": self.name,
-            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
-            "RABBITMQ_NODE_PORT": str(self.amqp_port),
-            "RABBITMQ_DIST_PORT": str(self.dist_port),
-            "RABBITMQ_MNESIA_BASE": str(self.base / "mnesia"),
-            "RABBITMQ_LOG_BASE": str(self.base / "log"),
-            "RABBITMQ_CONFIG_FILE": str(self.base / "rabbitmq.conf"),
-            "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config"),
-            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.base / "enabled_plugins"),
-            "RABBITMQ_PID_FILE": str(self.base / "node.pid"),
-            # The machine's rabbitmq-env.conf names the machine's own node; this node reads an empty one.
-            "RABBITMQ_CONF_ENV_FILE": str(self.base / "rabbitmq-env.conf"),
-            "ERL_EPMD_ADDRESS": "127.0.0.1",
-        }
+        """The variables that make ``rabbitmq-server`` this node and nothing else (``runtime.private_node``'s)."""
+        layout = NodeLayout(self.name, self.base, self.home, self.amqp_port, self.dist_port)
+        return {**layout.environment(), "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config")}
 
     def prepare(self) -> None:
         """Write the node's configuration files."""

@@ -3,7 +3,8 @@
 The machine's broker on 5672 serves every test: it is never reconfigured.
 A node started here has its own name, ports, data, logs, configuration and
 Erlang cookie (a ``HOME`` of its own, used by ``rabbitmqctl`` too), and is
-stopped and removed at the end.
+stopped and removed at the end. Its layout and environment are
+``runtime.private_node``'s, which ``make run``'s own broker uses too.
 
 Node names start with ``SPARTAKUS_TEST_NODE_PREFIX`` (``spartakus-test`` by
 default), so that people sharing a machine can tell their nodes apart.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import tempfile
 import uuid
@@ -21,36 +21,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
+from runtime import private_node
 from tests.support.services import amqp_answers, free_port, missing_service, wait_until
 
 START_TIMEOUT: Final = 120.0
 STOP_TIMEOUT: Final = 60.0
-PACKAGE_SCRIPTS: Final = Path("/usr/lib/rabbitmq/bin")
+PACKAGE_SCRIPTS: Final = private_node.PACKAGE_SCRIPTS
 """Debian's scripts themselves: the ones on PATH switch to the rabbitmq user and drop the environment set here."""
 
 
 def _script(name: str) -> str | None:
-    packaged = PACKAGE_SCRIPTS / name
-    return str(packaged) if packaged.exists() else shutil.which(name)
+    return private_node.package_script(name)
 
 
 def _environment(home: Path, name: str, amqp_port: int, dist_port: int) -> dict[str, str]:
-    plugins = home / "enabled_plugins"
-    plugins.write_text("[].\n")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RABBITMQ_")}
-    env.update(
-        HOME=str(home),
-        RABBITMQ_NODENAME=name,
-        RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
-        RABBITMQ_NODE_PORT=str(amqp_port),
-        RABBITMQ_DIST_PORT=str(dist_port),
-        RABBITMQ_MNESIA_BASE=str(home / "mnesia"),
-        RABBITMQ_LOG_BASE=str(home / "log"),
-        RABBITMQ_CONFIG_FILE=str(home / "rabbitmq.conf"),
-        RABBITMQ_ENABLED_PLUGINS_FILE=str(plugins),
-        RABBITMQ_PID_FILE=str(home / "node.pid"),
-    )
-    return env
+    layout = private_node.NodeLayout(name, home, home, amqp_port, dist_port)
+    layout.write_support_files()
+    return layout.environment()
 
 
 @contextlib.contextmanager
