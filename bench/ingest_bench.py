@@ -286,6 +286,8 @@ def gateway_process(
     port = free_port()
     command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port), "--queue", queue]
     command += ["--amqp-url", url, "--workers", str(workers), "--connection-name", "bench-ingest"]
+    # The benchmark sends many reports per cluster id: the flood limits would answer most of them 429.
+    command += ["--min-report-interval=0", "--new-clusters-per-source=0"]
     if file_limit is not None:
         command = with_file_limit(command, file_limit)
     with (workdir / f"gateway-{workers}.log").open("wb") as log:

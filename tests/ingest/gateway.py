@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tests.support.services import free_port, wait_until
 
@@ -113,6 +113,10 @@ class Gateway:
         return self.process.wait(timeout=timeout)
 
 
+FLOOD_LIMITS_OFF: Final = ("--min-report-interval=0", "--new-clusters-per-source=0")
+"""Gateway flags that turn the per-cluster and per-source limits off."""
+
+
 def _clean_environment() -> dict[str, str]:
     # The gateway reads SPARTAKUS_* variables; the test's flags must be all it sees.
     return {key: value for key, value in os.environ.items() if not key.startswith("SPARTAKUS_")}
@@ -127,8 +131,11 @@ def running_gateway(
     ready: bool = True,
     preexec: Callable[[], None] | None = None,
     file_limit: int | None = None,
+    floods: bool = False,
 ) -> Iterator[Gateway]:
     """Start a gateway, wait until it answers (and, with ``ready``, until its broker channel is open).
+
+    The flood limits are off unless ``floods``: most tests send many reports for one cluster id.
 
     ``preexec`` runs in the child before the gateway starts, e.g. to join a memory cgroup.
     ``file_limit`` sets the process's soft and hard limit of open files, as a container's would.
@@ -138,7 +145,8 @@ def running_gateway(
     with tempfile.TemporaryDirectory(prefix="ingest-test-") as tmp:
         log_path = Path(tmp) / "gateway.log"
         command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name, *args]
+        command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name]
+        command += [*([] if floods else FLOOD_LIMITS_OFF), *args]
         if file_limit is not None:
             command = with_file_limit(command, file_limit)
         with log_path.open("wb") as log_file:
