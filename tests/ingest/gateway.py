@@ -53,9 +53,11 @@ class Gateway:
         headers: Mapping[str, str] | None = None,
         *,
         timeout: float = 15,
+        source: str | None = None,
     ) -> Response:
-        """One request on a fresh connection."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """One request on a fresh connection, from the loopback address ``source`` if given (any of 127.0.0.0/8)."""
+        address = None if source is None else (source, 0)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=address)
         try:
             # The gateway may answer (413) and close before taking the whole body; read that answer.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -67,10 +69,17 @@ class Gateway:
             connection.close()
 
     def post(
-        self, body: bytes, headers: Mapping[str, str] | None = None, path: str = "/api/v1", *, timeout: float = 15
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        path: str = "/api/v1",
+        *,
+        timeout: float = 15,
+        source: str | None = None,
     ) -> Response:
         """POST ``body``; JSON content type unless ``headers`` say otherwise."""
-        return self.request("POST", path, body, JSON_HEADERS if headers is None else headers, timeout=timeout)
+        chosen = JSON_HEADERS if headers is None else headers
+        return self.request("POST", path, body, chosen, timeout=timeout, source=source)
 
     def post_report(self, report: Mapping[str, Any]) -> Response:
         """POST ``report`` as the Go volunteer does: plain JSON, application/json."""
