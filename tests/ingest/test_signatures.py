@@ -67,7 +67,7 @@ def test_an_unsigned_report_is_stored_unverified(amqp_url: str, gateway: Gateway
 
 
 @pytest.mark.parametrize(
-    ("forgery", "status", "reason"),
+    "expected",
     [
         ("unsigned, later timestamp", 401, "must be signed"),
         ("signed by another key, later timestamp", 403, "not the key this cluster id was derived from"),
@@ -78,8 +78,9 @@ def test_an_unsigned_report_is_stored_unverified(amqp_url: str, gateway: Gateway
     ],
 )
 def test_forgeries_for_a_signed_cluster_are_refused_with_the_reason(
-    amqp_url: str, gateway: Gateway, empty_queue: str, forgery: str, status: int, reason: str
+    amqp_url: str, gateway: Gateway, empty_queue: str, expected: tuple[str, int, str]
 ) -> None:
+    forgery, status, reason = expected
     real_body, real_headers = signed_report()
     assert gateway.post(real_body, real_headers).status == 204
     [real] = take_all(amqp_url, empty_queue)
