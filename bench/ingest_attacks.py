@@ -139,10 +139,10 @@ def report_attacks(results: list[AttackResult]) -> None:
     worst = max(results, key=lambda r: r.fixed.p99_ms)
     ok = worst.fixed.p99_ms < TARGET_P99_MS and all(r.fixed.failures == 0 for r in results)
     bombs = next(r for r in results if r.attack == BOMBS).fixed.p99_ms
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    averages = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"targets  small reports under attack: every one 204 and p99 < {TARGET_P99_MS:.0f} ms at {ATTACK_RATE}/s: "
         f"{'met' if ok else 'MISSED'} (worst: {worst.attack}, {worst.fixed.p99_ms:.1f} ms); beside gzip bombs "
         f"p99 < {TARGET_BOMBS_P99_MS:.0f} ms: {'met' if bombs < TARGET_BOMBS_P99_MS else 'MISSED'} "
-        f"({bombs:.1f} ms); load avg {load}"
+        f"({bombs:.1f} ms); load avg {averages}"
     )
