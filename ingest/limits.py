@@ -22,7 +22,6 @@ so N replicas admit up to N times the budget.
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 from collections import OrderedDict
 from collections.abc import Callable
@@ -36,6 +35,7 @@ DEFAULT_SLOTS: Final = 2**21
 MAX_SOURCES: Final = 65_536
 """Source addresses remembered at once (least recently seen forgotten first)."""
 _LOW32: Final = 0xFFFF_FFFF
+_LOW64: Final = 0xFFFF_FFFF_FFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +49,9 @@ class Refusal:
 
 
 def _fingerprint(text: str) -> int:
-    # Keyed by nothing secret: the table only needs ids to spread evenly, and 0 marks an empty slot.
-    value = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-    return value or 1
+    # Python's string hash is SipHash with a key drawn at process start: it spreads ids evenly, a sender
+    # cannot aim ids at one set to evict a cluster, and the state never leaves the process. 0 marks an empty slot.
+    return (hash(text) & _LOW64) or 1
 
 
 class ClusterTable:
