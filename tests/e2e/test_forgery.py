@@ -160,3 +160,25 @@ def test_two_different_unsigned_reports_with_one_cluster_and_timestamp_are_two_r
 
 def _bytes(report: Mapping[str, Any]) -> bytes:
     return json.dumps(report).encode()
+
+
+def test_a_signed_volunteer_reporting_too_soon_waits_for_the_gateways_retry_after(
+    pipeline: Pipeline, cluster: KubeApiStandIn, tmp_path: Path
+) -> None:
+    gateway = pipeline.ingest("--min-report-interval=15s", floods=True)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", cluster.url)
+    command = ["volunteer", "--cluster-id=auto", "--period=0", f"--kubeconfig={kubeconfig}"]
+    command += [f"--database={gateway.url}", "--retry-budget=60s"]
+    codes, lines = [], []
+    for name in ("first", "second"):
+        process = pipeline.start(name, command)
+        assert process.process is not None
+        codes.append(process.process.wait(timeout=VOLUNTEER_TIMEOUT))
+        lines.append(process.log_path.read_text())
+
+    assert codes == [0, 0]
+    assert "429" in lines[1], "the second report came within the interval and was told to wait"
+    assert "429" not in lines[0]
+    accepted = gateway.request("GET", "/metrics").body.decode()
+    assert 'spartakus_ingest_reports_accepted_total{verified="true"} 2.0' in accepted
+    assert 'spartakus_ingest_rate_limited_total{reason="cluster_interval"} 1.0' in accepted
