@@ -188,12 +188,11 @@ class IngestApp:
 
     async def _submit(self, scope: Scope, receive: Receive) -> Outcome:
         heads = _RequestHeads.of(scope)
-        content_type, content_encoding, declared_length = heads.content_type, heads.content_encoding, heads.length
         lease = self._budget.lease()
         try:
-            check_media_type(content_type)
-            gzip = is_gzip(content_encoding)
-            declared = content_length(declared_length)
+            check_media_type(heads.content_type)
+            gzip = is_gzip(heads.content_encoding)
+            declared = content_length(heads.length)
             if declared is not None and declared <= self._limits.max_raw:
                 lease.take(declared)  # before reading: a refusal costs no body
             document, received = await read_body(
