@@ -149,12 +149,11 @@ class FloodLimits:
         if last is not None:
             last_seconds, last_report = last
             wait = last_seconds + self._min_interval - seconds
-            if wait > 0 and report != last_report:
-                return Refusal(
-                    "cluster_interval", wait, f"this cluster reported less than {self._min_interval} seconds ago"
-                )
-            if report == last_report and wait > 0:
-                return None  # an exact retry: accepted, and the interval still runs from the first
+            if wait > 0:
+                if report == last_report:
+                    return None  # an exact retry: accepted, and the interval still runs from the first
+                message = f"this cluster reported less than {self._min_interval} seconds ago"
+                return Refusal("cluster_interval", wait, message)
         elif self._sources is not None and source is not None:
             wait = self._sources.take(source, now)
             if wait:
