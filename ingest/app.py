@@ -23,20 +23,24 @@ from typing import Any, Final
 from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
 from ingest.budget import SMALL_REQUEST, Lease, MemoryBudget, OverBudgetError
 from ingest.errors import RequestError, detail
+from ingest.limits import FloodLimits, Refusal
 from ingest.memory import HeapTrimmer
 from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from ingest.metrics import IngestMetrics
 from ingest.offload import Offloader
 from ingest.openapi import openapi_bytes
 from ingest.ports import Publisher, PublishError
+from ingest.sources import SourceResolver
 from ingest.validation import Accepted, accept_report
 from schema.report import SCHEMA_VERSION
+from schema.signature import HEADER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
+SIGNATURE_HEADER: Final = HEADER.lower().encode()
 SUBMIT_PATHS: Final = frozenset({"/api/v1", "/api/v1/"})
 ON_LOOP_MAX_BYTES: Final = 32 * 1024
 ON_LOOP_MAX_CONTAINERS: Final = 128
@@ -103,6 +107,8 @@ class IngestApp:
         shutdown_timeout: seconds the publisher gets to collect confirms still in flight at shutdown.
         budget: the memory requests in flight may hold (see ``ingest.budget``); unbounded if None.
         trimmer: gives memory back to the system after a large request.
+        floods: the per-cluster and per-source limits (``ingest.limits``); none if None.
+        sources: how the source address is found (``ingest.sources``), for ``floods``.
     """
 
     def __init__(
@@ -115,7 +121,13 @@ class IngestApp:
         shutdown_timeout: float,
         budget: MemoryBudget | None = None,
         trimmer: HeapTrimmer | None = None,
+        floods: FloodLimits | None = None,
+        sources: SourceResolver | None = None,
     ) -> None:
+        self._floods = floods
+        self._sources = sources or SourceResolver()
+        if floods is not None:
+            floods.on_new = metrics.new_clusters.inc
         self._budget = budget or MemoryBudget(2**62, small_reserve=0)
         self._trimmer = trimmer or HeapTrimmer()
         metrics.track_budget(lambda: self._budget.in_use)
@@ -175,12 +187,12 @@ class IngestApp:
             log.handle(record)
 
     async def _submit(self, scope: Scope, receive: Receive) -> Outcome:
-        content_type, content_encoding, declared_length = _body_headers(scope)
+        heads = _RequestHeads.of(scope)
         lease = self._budget.lease()
         try:
-            check_media_type(content_type)
-            gzip = is_gzip(content_encoding)
-            declared = content_length(declared_length)
+            check_media_type(heads.content_type)
+            gzip = is_gzip(heads.content_encoding)
+            declared = content_length(heads.length)
             if declared is not None and declared <= self._limits.max_raw:
                 lease.take(declared)  # before reading: a refusal costs no body
             document, received = await read_body(
@@ -191,8 +203,10 @@ class IngestApp:
                 count=self._metrics.bytes_received.inc,
                 hold=lease.grow_to,
             )
-            accepted = await self._accept(document, lease)
+            accepted = await self._accept(document, lease, heads.signature)
             del document
+            if (refusal := self._admit(accepted, scope, heads.forwarded_for)) is not None:
+                return self._too_many(refusal, accepted)
             if lease.held > SMALL_REQUEST:
                 # What publishing holds: the body, and pika's frames of it until they are written.
                 lease.shrink_to(2 * len(accepted.envelope.body))
@@ -212,7 +226,32 @@ class IngestApp:
             lease.release()
             if lease.largest > SMALL_REQUEST:
                 self._trimmer.request()
-        return Outcome(204, fields={"report_id": accepted.report_id, "bytes": received})
+        self._metrics.count_verified(accepted.verified)
+        return Outcome(
+            204, fields={"report_id": accepted.report_id, "cluster_id": accepted.cluster_id[:64], "bytes": received}
+        )
+
+    def _admit(self, accepted: Accepted, scope: Scope, forwarded_for: bytes | None) -> Refusal | None:
+        if self._floods is None:
+            return None
+        client = scope.get("client")
+        # The address is used here and dropped: it is never logged, stored or published.
+        source = self._sources.source(client[0] if client else None, forwarded_for)
+        return self._floods.admit(
+            cluster_id=accepted.cluster_id, report_id=accepted.report_id, source=source, now=time.time()
+        )
+
+    def _too_many(self, refusal: Refusal, accepted: Accepted) -> Outcome:
+        self._metrics.count_rate_limited(refusal.reason)
+        problem = {
+            "error": "too many reports",
+            "details": [detail(f"{refusal.message}; retry in {refusal.retry_after} seconds")],
+        }
+        outcome = json_outcome(
+            429, problem, error="rate limited", reason=refusal.reason, cluster_id=accepted.cluster_id[:64]
+        )
+        outcome.headers.append((b"retry-after", str(refusal.retry_after).encode()))
+        return outcome
 
     def _over_budget(self, error: OverBudgetError, lease: Lease) -> Outcome:
         problem = {"error": "gateway busy", "details": [detail("too many large reports in flight; retry later")]}
@@ -223,14 +262,15 @@ class IngestApp:
         outcome.headers += [(b"retry-after", self._retry_after), (b"connection", b"close")]
         return outcome
 
-    async def _accept(self, document: bytes | bytearray, lease: Lease) -> Accepted:
+    async def _accept(self, document: bytes | bytearray, lease: Lease, signature: bytes | None) -> Accepted:
         received_at = datetime.now(UTC)
+        accept = functools.partial(
+            accept_report, document, received_at=received_at, reserve=lease.take, signature=signature
+        )
         cheap = len(document) <= ON_LOOP_MAX_BYTES
         if cheap and document.count(b"{") + document.count(b"[") <= ON_LOOP_MAX_CONTAINERS:
-            return accept_report(document, received_at=received_at, reserve=lease.take)
-        return await self._large_documents.run(
-            functools.partial(accept_report, document, received_at=received_at, reserve=lease.take)
-        )
+            return accept()
+        return await self._large_documents.run(accept)
 
     def _healthz(self) -> Outcome:
         if self._publisher.alive:
@@ -257,17 +297,32 @@ class IngestApp:
                 return
 
 
-def _body_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
-    """Content-Type, Content-Encoding and Content-Length, as sent."""
-    content_type = content_encoding = declared_length = None
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            content_type = value
-        elif name == b"content-encoding":
-            content_encoding = value
-        elif name == b"content-length":
-            declared_length = value
-    return content_type, content_encoding, declared_length
+@dataclass(slots=True)
+class _RequestHeads:
+    """The request headers the submit route reads, as sent."""
+
+    content_type: bytes | None = None
+    content_encoding: bytes | None = None
+    length: bytes | None = None
+    signature: bytes | None = None
+    forwarded_for: bytes | None = None
+
+    @classmethod
+    def of(cls, scope: Scope) -> _RequestHeads:
+        heads = cls()
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                heads.content_type = value
+            elif name == b"content-encoding":
+                heads.content_encoding = value
+            elif name == b"content-length":
+                heads.length = value
+            elif name == SIGNATURE_HEADER:
+                heads.signature = value
+            elif name == b"x-forwarded-for":
+                # Several headers are one comma-separated list (RFC 9110), the last hop last.
+                heads.forwarded_for = value if heads.forwarded_for is None else heads.forwarded_for + b"," + value
+        return heads
 
 
 def _client_error(error: RequestError) -> Outcome:

@@ -17,7 +17,8 @@ from runtime.broker_gauge import BrokerNodeGauge
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
-STATUSES: Final = (200, 204, 400, 404, 405, 413, 415, 422, 503)
+STATUSES: Final = (200, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 503)
+RATE_LIMIT_REASONS: Final = ("cluster_interval", "new_clusters")
 CLOSE_REASONS: Final = ("header_too_large", "header_timeout", "body_timeout", "evicted", "refused", "dropped")
 
 # Confirms on a healthy broker take about a millisecond; the top buckets show
@@ -89,6 +90,34 @@ class IngestMetrics:
             registry=self.registry,
         )
         self._broker_nodes = BrokerNodeGauge(self.broker_connected)
+        self.rate_limited = Counter(
+            "spartakus_ingest_rate_limited",
+            "Reports answered 429, by reason: cluster_interval (a cluster id reporting faster than "
+            "--min-report-interval) or new_clusters (a source past --new-clusters-per-source).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._by_limit = {reason: self.rate_limited.labels(reason=reason) for reason in RATE_LIMIT_REASONS}
+        self.new_clusters = Counter(
+            "spartakus_ingest_new_clusters",
+            "Cluster ids this gateway had not seen recently, admitted; increase(...[1h]) is new clusters an hour.",
+            registry=self.registry,
+        )
+        self.reports_verified = Counter(
+            "spartakus_ingest_reports_accepted",
+            "Reports stored (confirmed), by whether a signature proved their cluster id (verified=true|false).",
+            ["verified"],
+            registry=self.registry,
+        )
+        self._by_verified = {flag: self.reports_verified.labels(verified=str(flag).lower()) for flag in (True, False)}
+
+    def count_rate_limited(self, reason: str) -> None:
+        """Count one report answered 429 for ``reason`` (one of ``RATE_LIMIT_REASONS``)."""
+        self._by_limit[reason].inc()
+
+    def count_verified(self, verified: bool) -> None:
+        """Count one stored report, verified or not."""
+        self._by_verified[verified].inc()
 
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""

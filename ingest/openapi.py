@@ -69,7 +69,16 @@ def _submit_operation() -> dict[str, Any]:
                 "in": "header",
                 "required": False,
                 "schema": {"type": "string", "enum": ["gzip", "identity"]},
-            }
+            },
+            {
+                "name": "X-Spartakus-Signature",
+                "in": "header",
+                "required": False,
+                "description": "Required for a self-certifying clusterID (ed25519-...): "
+                "'ed25519=<base64url public key>; sig=<base64url Ed25519 signature>' over "
+                "'spartakus report v1\\0' + the JSON body before gzip.",
+                "schema": {"type": "string", "maxLength": 256},
+            },
         ],
         "responses": {
             "204": {"description": "Stored: the broker confirmed the report."},
@@ -78,8 +87,15 @@ def _submit_operation() -> dict[str, Any]:
                 "The body exceeds a size cap (as sent, after gzip inflation), holds too many JSON objects and arrays "
                 "or nodes, needs more memory than the gateway's whole budget, or stays over 16 MiB compressed."
             ),
+            "401": _error("A self-certifying cluster id (ed25519-...) without X-Spartakus-Signature."),
+            "403": _error("A signature by a key other than the cluster id's, or over other bytes than the body."),
             "415": _error("Content-Type is not application/json, or Content-Encoding is not gzip."),
             "422": _error("The report breaks the schema; details list the field paths."),
+            "429": _error(
+                "This cluster id reported a different report less than --min-report-interval ago, or this source "
+                "introduced more than --new-clusters-per-source new cluster ids this hour; retry after Retry-After.",
+                retry=True,
+            ),
             "431": _error("The request line and headers exceed the gateway's limit (64 KiB by default)."),
             "503": _error(
                 "The report was not stored: the broker could not confirm it, or the gateway is at its memory "

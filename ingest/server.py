@@ -26,9 +26,11 @@ from ingest.app import IngestApp
 from ingest.body import BodyLimits
 from ingest.budget import MemoryBudget
 from ingest.connections import ConnectionGuard, ConnectionLimits, connection_budget, guarded_protocol
+from ingest.limits import FloodLimits
 from ingest.metrics import IngestMetrics
 from ingest.publisher import AmqpPublisher
 from ingest.settings import IngestSettings
+from ingest.sources import SourceResolver, parse_networks
 
 LISTEN_BACKLOG: Final = 2048
 
@@ -51,6 +53,11 @@ def build_app(settings: IngestSettings, metrics: IngestMetrics) -> IngestApp:
         retry_after=settings.retry_after,
         shutdown_timeout=settings.shutdown_timeout.total_seconds(),
         budget=MemoryBudget(settings.max_inflight_bytes, small_reserve=settings.max_inflight_bytes // 8),
+        floods=FloodLimits(
+            min_interval=int(settings.min_report_interval.total_seconds()),
+            new_per_hour=settings.new_clusters_per_source,
+        ),
+        sources=SourceResolver(parse_networks(settings.trusted_proxies)),
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
+from ingest.sources import parse_networks
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, LogLevelFlag, QueueFlag
 from runtime.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
@@ -93,7 +94,33 @@ class IngestSettings(BaseSettings):
         le=64,
         description="Server processes sharing the port, each with its own AMQP connection. [SPARTAKUS_WORKERS]",
     )
+    # A volunteer reports once a day by default; ten minutes leaves room for restarts and a shorter --period
+    # while keeping one cluster id from storing more than a handful of reports an hour.
+    min_report_interval: GoDuration = Field(
+        default=timedelta(minutes=10),
+        ge=timedelta(0),
+        description="Least time between two different reports of one cluster id; a faster one gets 429 + "
+        "Retry-After (an exact retry of the last report is still accepted). 0 turns it off. "
+        "[SPARTAKUS_MIN_REPORT_INTERVAL]",
+    )
+    new_clusters_per_source: int = Field(
+        default=60,
+        ge=0,
+        description="New cluster ids one source address may introduce an hour; past it, 429 + Retry-After. "
+        "The address is held in memory only. 0 turns it off. [SPARTAKUS_NEW_CLUSTERS_PER_SOURCE]",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="CIDRs, comma-separated, of load balancers whose X-Forwarded-For names the source "
+        "address; from anyone else the header is ignored. [SPARTAKUS_TRUSTED_PROXIES]",
+    )
     connection_name: ConnectionNameFlag = "spartakus-ingest"
     log_level: LogLevelFlag = Field(
         default="info", description="Log level; 'info' logs one line per request. [SPARTAKUS_LOG_LEVEL]"
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # refused at startup, not at the first request
+        return value

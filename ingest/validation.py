@@ -33,7 +33,9 @@ document itself instead of ten times its size.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final
@@ -46,7 +48,8 @@ from ingest.errors import RequestError, clip, detail
 from ingest.ports import Envelope
 from ingest.slices import Layout, ListMember, TooManyElementsError, split_members
 from schema.message import MAX_MESSAGE_BYTES, MessageTooLargeError, encode_body
-from schema.report import Extension, Node, Report, StoredReport, dump_report, parse_report
+from schema.report import REPORT_ID_PREFIX, Extension, Node, Report, StoredReport, dump_report, parse_report
+from schema.signature import SignatureRefusedError, verify_report
 
 MAX_DETAILS: Final = 20
 """Most schema violations listed in one 422; the count of the rest is given."""
@@ -85,17 +88,30 @@ class Accepted:
 
     report_id: str
     envelope: Envelope
+    cluster_id: str
+    verified: bool
 
 
 def accept_report(
-    document: bytes | bytearray, *, received_at: datetime, reserve: Reserve = lambda _cost: None
+    document: bytes | bytearray,
+    *,
+    received_at: datetime,
+    reserve: Reserve = lambda _cost: None,
+    signature: bytes | None = None,
 ) -> Accepted:
     """Check and validate ``document``; the stored body carries ``received_at`` as ``receivedAt``.
 
     ``reserve`` is told the memory validation will take before it is taken.
+    ``signature`` is the ``X-Spartakus-Signature`` header, checked against
+    the report's cluster id over ``document`` as received (see ``schema.signature``).
+
+    The report id is derived from the normalised report (``schema.report.content_report_id``);
+    a ``reportID`` the client sent is checked for shape and otherwise ignored, so that no
+    sender can name, and so replace, another report.
 
     Raises:
-        RequestError: 400 when the body is not strict JSON, 413 over ``MAX_CONTAINERS``, 422 when it breaks the schema.
+        RequestError: 400 when the body is not strict JSON, 413 over ``MAX_CONTAINERS``, 422 when it breaks the
+        schema, 401/403/400 when the signature does not prove a self-certifying cluster id.
     """
     containers = document.count(b"{") + document.count(b"[")
     if containers > MAX_CONTAINERS:
@@ -109,24 +125,66 @@ def accept_report(
     if layout is None:
         reserve(whole_cost(document, containers))
         report = _validate_whole(document, received_at)
-        pieces: Iterator[bytes] | list[bytes] = [_dump(report)]
     else:
         reserve(SLICED_COST + min(len(document), MAX_MESSAGE_BYTES) + whole_cost(layout.rest))
         report = _validate_whole(layout.rest, received_at)
-        pieces = _sliced_pieces(document, layout, _dump(report))
+    try:
+        verified = verify_report(report.cluster_id, signature, document)
+    except SignatureRefusedError as e:
+        raise RequestError(e.status, "signature refused", [detail(e.reason)]) from e
+    stamp = received_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
+    stamped = _Stamped(stamp, verified)
+    wire = _dump(report)
+    pieces = stamped.pieces([wire] if layout is None else _sliced_pieces(document, layout, wire))
     try:
         encoded = encode_body(pieces)
     except MessageTooLargeError as e:
         raise _too_large(f"the normalised report exceeds {MAX_MESSAGE_BYTES} bytes even gzip-compressed") from e
-    stamp = received_at.isoformat(timespec="microseconds").replace("+00:00", "Z")
     envelope = Envelope(
         body=encoded.body,
-        message_id=report.id,
+        message_id=stamped.report_id,
         received_at=stamp,
         timestamp=int(received_at.timestamp()),
         content_encoding=encoded.content_encoding,
     )
-    return Accepted(report_id=report.id, envelope=envelope)
+    return Accepted(report_id=stamped.report_id, envelope=envelope, cluster_id=report.cluster_id, verified=verified)
+
+
+class _Stamped:
+    """The normalised wire report's pieces, hashed as they pass, closed with what the collector adds.
+
+    The pieces, joined, are the wire report without ``reportID``; their hash
+    is the report id, and the last piece's closing brace becomes
+    ``,"reportID":...,"receivedAt":...,"verified":...}``. A small report is one
+    piece and stays a one-piece list, which ``encode_body`` passes through as is.
+    """
+
+    def __init__(self, received_at: str, verified: bool) -> None:
+        self._hash = hashlib.sha256()
+        self._received_at = received_at
+        self._verified = verified
+        self.report_id = ""
+
+    def pieces(self, wire: list[bytes] | Iterator[bytes]) -> list[bytes] | Iterator[bytes]:
+        if isinstance(wire, list):
+            return [self._close(wire[0])]
+        return self._stream(wire)
+
+    def _stream(self, wire: Iterable[bytes]) -> Iterator[bytes]:
+        held: bytes | None = None
+        for piece in wire:
+            if held is not None:
+                self._hash.update(held)
+                yield held
+            held = piece
+        if held is not None:
+            yield self._close(held)
+
+    def _close(self, last: bytes) -> bytes:
+        self._hash.update(last)
+        self.report_id = REPORT_ID_PREFIX + self._hash.hexdigest()
+        added = {"reportID": self.report_id, "receivedAt": self._received_at, "verified": self._verified}
+        return last[:-1] + b"," + json.dumps(added, separators=(",", ":"))[1:].encode()
 
 
 def whole_cost(document: bytes | bytearray, containers: int | None = None) -> int:
@@ -141,7 +199,7 @@ def _validate_whole(document: bytes | bytearray, received_at: datetime) -> Store
         raise RequestError(422, "invalid report", [dict(_NOT_AN_OBJECT)])
     try:
         # An empty or implausible timestamp becomes the receive time.
-        wire = parse_report(document, received_at=received_at)
+        wire = parse_report(document, received_at=received_at, defer_report_id=True)
     except ValidationError as e:
         raise _refusal(e) from e
     except RecursionError as e:
@@ -153,8 +211,9 @@ def _validate_whole(document: bytes | bytearray, received_at: datetime) -> Store
 
 
 def _dump(report: Report) -> bytes:
+    """The normalised wire report, without ``reportID``: what the report id is derived from."""
     try:
-        return dump_report(report)
+        return dump_report(report, with_id=False)
     except PydanticSerializationError as e:  # orjson refuses lone surrogates; this stays as a safety net
         raise RequestError(400, "invalid JSON", [detail("a string holds a lone UTF-16 surrogate escape")]) from e
 

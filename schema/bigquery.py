@@ -47,6 +47,8 @@ def _column(name: str, annotation: Any, *, required: bool) -> FieldSchema:
         (item,) = get_args(inner)
         return {"fields": _record_fields(_strip_annotated(item)), "mode": "REPEATED", "name": name, "type": "RECORD"}
     mode = "REQUIRED" if required and not optional else "NULLABLE"
+    if inner is bool:
+        return {"mode": mode, "name": name, "type": "BOOLEAN"}
     if inner is str:
         return {"mode": mode, "name": name, "type": "STRING"}
     if inner is int:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
@@ -40,9 +39,44 @@ _TIMESTAMP_DIGITS_MAX: Final = 19
 _EARLIEST_TIMESTAMP: Final = 1_388_534_400
 _FUTURE_SLACK_SECONDS: Final = 24 * 3600
 
-REPORT_ID_NAMESPACE: Final = uuid.UUID("8c1f3c52-3b0e-5a3c-9d0e-5370617274a1")
-"""Namespace of derived report ids: ``uuid5(REPORT_ID_NAMESPACE, "<len>:<clusterID><timestamp>")``."""
-_REPORT_ID_NAMESPACE_BYTES: Final = REPORT_ID_NAMESPACE.bytes
+REPORT_ID_PREFIX: Final = "sha256-"
+"""Report ids are this and the hex SHA-256 of the normalised report (``content_report_id``)."""
+
+ORIGINAL_PROVIDERS: Final = frozenset(
+    {"aws", "azure", "cloudstack", "gce", "mesos", "openstack", "ovirt", "photon", "rackspace", "vsphere"}
+)
+"""The original volunteer's whitelist of providerID schemes."""
+PUBLIC_PROVIDERS: Final = ORIGINAL_PROVIDERS | frozenset(
+    {
+        "civo",  # Civo
+        "digitalocean",  # DigitalOcean Kubernetes
+        "equinixmetal",  # Equinix Metal
+        "exoscale",  # Exoscale SKS
+        "hcloud",  # Hetzner Cloud
+        "ibm",  # IBM Cloud Kubernetes Service
+        "linode",  # Akamai / Linode LKE
+        "oci",  # Oracle Cloud Infrastructure (OKE)
+        "packet",  # Equinix Metal's former name, still used by older controllers
+        "scaleway",  # Scaleway Kapsule
+        "vultr",  # Vultr VKE
+    }
+)
+"""The schemes this project's volunteer reports by name; any other scheme it reports as ``unknown``."""
+UNKNOWN_PROVIDER: Final = "unknown"
+OTHER_PROVIDER: Final = "other"
+KNOWN_PROVIDERS: Final = PUBLIC_PROVIDERS | frozenset(
+    {
+        "alicloud",  # Alibaba Cloud ACK
+        "hetzner",  # Hetzner (older cloud controllers)
+        "huaweicloud",  # Huawei Cloud CCE
+        "kind",  # kind, which other volunteers may report
+        "ovhcloud",  # OVHcloud Managed Kubernetes
+        "tencentcloud",  # Tencent Kubernetes Engine
+        UNKNOWN_PROVIDER,
+        OTHER_PROVIDER,
+    }
+)
+"""``cloudProvider`` values stored as sent; any other value is stored as ``other``, never as free text."""
 
 _DNS1123_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
 _DNS1123_SUBDOMAIN_RE: Final = re.compile(rf"{_DNS1123_LABEL}(?:\.{_DNS1123_LABEL})*")
@@ -118,6 +152,12 @@ class Node(BaseModel):
     # fail_fast: a hostile list of a million bad entries costs one error, not a million.
     capacity: Annotated[list[Resource] | None, Field(fail_fast=True)] = None
 
+    @field_validator("cloud_provider")
+    @classmethod
+    def _known_provider(cls, value: str | None) -> str | None:
+        # A provider name is free text on the wire; only names on the list may reach the figures.
+        return value if value is None or value in KNOWN_PROVIDERS else OTHER_PROVIDER
+
 
 class Extension(BaseModel):
     """A user-supplied key/value pair. The key is a Kubernetes qualified name."""
@@ -177,14 +217,15 @@ class Report(BaseModel):
         return str(received_at)
 
     @model_validator(mode="after")
-    def _fill_report_id(self) -> Report:
-        if self.report_id is None:
-            object.__setattr__(self, "report_id", derive_report_id(self.cluster_id, self.timestamp))
+    def _fill_report_id(self, info: ValidationInfo) -> Report:
+        # The gateway derives the id from the normalised body it builds anyway (``ingest.validation``).
+        if self.report_id is None and not (info.context or {}).get("defer_report_id"):
+            object.__setattr__(self, "report_id", derive_report_id(self))
         return self
 
     @property
     def id(self) -> str:
-        """The report id: the sender's ``reportID`` or the one derived from cluster and timestamp."""
+        """The report id: the ``reportID`` it carries, or the one derived from its content."""
         if self.report_id is None:  # the after-validator always fills it
             raise RuntimeError("report id missing after validation")
         return self.report_id
@@ -194,6 +235,8 @@ class StoredReport(Report):
     """A report as the collector stores it: the wire report plus when the gateway received it."""
 
     received_at: datetime | None = Field(default=None, alias="receivedAt")
+    verified: bool | None = None
+    """True when a signature proved the cluster id (``schema.signature``); False for unsigned reports."""
 
 
 class ReportRow(StoredReport):
@@ -215,35 +258,46 @@ def _received_seconds(info: ValidationInfo) -> int:
     return int(time.time())
 
 
-def derive_report_id(cluster_id: str, timestamp: str) -> str:
-    """The deterministic id of a report that carries no ``reportID``.
+def content_report_id(normalised: bytes | bytearray) -> str:
+    """The id of the report whose normalised wire JSON (``dump_report``, without ``reportID``) is ``normalised``.
 
-    A retried POST and a redelivered message carry the same cluster id and
-    timestamp, so they get the same id and the dedup view keeps one row.
+    Two reports share an id only if they are byte-identical once normalised:
+    a retried POST or a redelivered message counts once, and two different
+    reports, whatever ``clusterID`` and ``timestamp`` they carry, never merge.
     """
-    # The length prefix keeps the pair unambiguous whatever the cluster id contains.
-    name = f"{len(cluster_id)}:{cluster_id}{timestamp}".encode()
-    # uuid.uuid5, without building a UUID object: this runs once per request.
-    digest = bytearray(hashlib.sha1(_REPORT_ID_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return REPORT_ID_PREFIX + hashlib.sha256(normalised).hexdigest()
 
 
-def parse_report(raw: bytes | bytearray | str, *, received_at: datetime | None = None) -> Report:
+def derive_report_id(report: Report) -> str:
+    """The content id of ``report``, whatever ``reportID`` it carries."""
+    return content_report_id(dump_report(report, with_id=False))
+
+
+def parse_report(
+    raw: bytes | bytearray | str, *, received_at: datetime | None = None, defer_report_id: bool = False
+) -> Report:
     """Validate a report straight from JSON bytes.
 
     A missing, empty or implausible ``timestamp`` becomes ``received_at`` (now,
-    if not given), in Unix seconds.
+    if not given), in Unix seconds. ``defer_report_id`` leaves a missing
+    ``reportID`` unset, for a caller that derives it from the bytes it dumps anyway.
 
     Raises:
         pydantic.ValidationError: on malformed JSON or a schema violation.
     """
-    context = {"received_at": received_at or datetime.now(UTC)}
+    context = {"received_at": received_at or datetime.now(UTC), "defer_report_id": defer_report_id}
     return Report.model_validate_json(raw, context=context)
 
 
-def dump_report(report: Report) -> bytes:
-    """Serialise a report as compact wire JSON, leaving out what is empty."""
-    return report.model_dump_json(by_alias=True, exclude_none=True).encode()
+_WIRE_ONLY: Final = frozenset(Report.model_fields) - {"report_id"}
+
+
+def dump_report(report: Report, *, with_id: bool = True) -> bytes:
+    """Serialise a report as compact wire JSON, leaving out what is empty.
+
+    ``with_id=False`` gives the normalised wire report the id is derived from:
+    the wire fields alone, without ``reportID`` or what the collector adds.
+    """
+    if with_id:
+        return report.model_dump_json(by_alias=True, exclude_none=True).encode()
+    return report.model_dump_json(by_alias=True, exclude_none=True, include=set(_WIRE_ONLY)).encode()

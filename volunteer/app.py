@@ -37,8 +37,6 @@ PROG: Final = "spartakus volunteer"
 EXIT_DELIVERED: Final = 0
 EXIT_FAILED: Final = 1
 EXIT_STOPPED: Final = 0
-AUTO_ID_BUDGET_S: Final = 120.0
-"""How long ``--cluster-id=auto`` keeps retrying a kube-system namespace that does not answer, at most."""
 
 log = logging.getLogger("volunteer")
 
@@ -54,7 +52,7 @@ def _connect(settings: VolunteerSettings, stop: threading.Event) -> tuple[Kubern
     if settings.cluster_id != identity.AUTO:
         return cluster, settings.cluster_id
     try:
-        deadline = time.monotonic() + min(settings.retry_seconds, AUTO_ID_BUDGET_S)
+        deadline = time.monotonic() + min(settings.retry_seconds, identity.AUTO_KEY_BUDGET_S)
         return cluster, identity.resolve_cluster_id(cluster, deadline=deadline, stop=stop)
     except BaseException:
         cluster.close()
@@ -77,6 +75,7 @@ def plan_of(settings: VolunteerSettings, *, cluster_id: str, destination: str) -
         period_s=period,
         slot_s=slot_offset(cluster_id, period) if period > 0 else 0.0,
         debug=settings.v > 0,
+        signed=settings.cluster_id == identity.AUTO,
     )
 
 

@@ -1,12 +1,12 @@
 """``--cluster-id=auto``: a cluster id nobody has to invent or keep, derived from the kube-system namespace.
 
 The ``kube-system`` namespace exists from a cluster's creation to its end, so
-its UID identifies the cluster for as long as it lives. The UID is hashed
-rather than sent, so that the stored id cannot be joined with other tools
-that report the raw UID. The derivation is a contract, so that other tools
-can reproduce it::
-
-    str(uuid.uuid5(uuid.NAMESPACE_URL, "spartakus:kube-system:" + uid))
+its UID identifies the cluster for as long as it lives. The UID seeds an
+Ed25519 key pair (``schema.signature``), and the cluster id is derived from
+the public key: the same cluster always has the same key and id, with no
+Secret to store and no write permission, and each report is signed so that
+no one without the UID can send reports under the id. The UID and the key
+never leave the process; only the id, the public key and signatures do.
 
 When the namespace cannot be read the volunteer stops with a clear message;
 it never falls back to a random id, which would make every restart look like
@@ -16,15 +16,16 @@ a new cluster.
 from __future__ import annotations
 
 import threading
-import uuid
 from typing import Final, Protocol
 
+from schema.signature import ClusterKey
 from volunteer import retry
 from volunteer.errors import StartupError, StoppedError, VolunteerError
 
 AUTO: Final = "auto"
+AUTO_KEY_BUDGET_S: Final = 120.0
+"""How long reading the kube-system namespace keeps retrying, at most."""
 NAMESPACE: Final = "kube-system"
-PREFIX: Final = "spartakus:kube-system:"
 RBAC_HINT: Final = (
     "the volunteer's ClusterRole must grant get on namespaces with resourceNames [kube-system] "
     "(deploy/kubernetes/volunteer), or set --cluster-id to an id of your own"
@@ -46,7 +47,7 @@ class NamespaceReader(Protocol):
 
 def cluster_id_from_uid(uid: str) -> str:
     """The ``clusterID`` of the cluster whose kube-system namespace has ``uid``."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, PREFIX + uid))
+    return ClusterKey(uid).cluster_id
 
 
 def resolve_cluster_id(
@@ -56,7 +57,18 @@ def resolve_cluster_id(
     stop: threading.Event,
     policy: retry.RetryPolicy | None = None,
 ) -> str:
-    """The derived cluster id, reading the kube-system namespace with retries until ``deadline`` (monotonic).
+    """The derived cluster id (see ``resolve_cluster_key``)."""
+    return resolve_cluster_key(reader, deadline=deadline, stop=stop, policy=policy).cluster_id
+
+
+def resolve_cluster_key(
+    reader: NamespaceReader,
+    *,
+    deadline: float,
+    stop: threading.Event,
+    policy: retry.RetryPolicy | None = None,
+) -> ClusterKey:
+    """The cluster's signing key, reading the kube-system namespace with retries until ``deadline`` (monotonic).
 
     Raises:
         StartupError: when the namespace cannot be read (the process exits 2).
@@ -74,4 +86,4 @@ def resolve_cluster_id(
         raise
     except VolunteerError as e:
         raise StartupError(f"--cluster-id={AUTO}: cannot read the {NAMESPACE} namespace ({e}); {RBAC_HINT}") from e
-    return cluster_id_from_uid(uid)
+    return ClusterKey(uid)

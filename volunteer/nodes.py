@@ -19,32 +19,11 @@ from typing import TYPE_CHECKING, Any, Final
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from schema.report import Node
+from schema.report import PUBLIC_PROVIDERS, UNKNOWN_PROVIDER, Node
 
-UNKNOWN_PROVIDER: Final = "unknown"
-
-ORIGINAL_PROVIDERS: Final = frozenset(
-    {"aws", "azure", "cloudstack", "gce", "mesos", "openstack", "ovirt", "photon", "rackspace", "vsphere"}
-)
-"""The original volunteer's whitelist of providerID schemes."""
-
-PUBLIC_PROVIDERS: Final = ORIGINAL_PROVIDERS | frozenset(
-    {
-        "civo",  # Civo
-        "digitalocean",  # DigitalOcean Kubernetes
-        "equinixmetal",  # Equinix Metal
-        "exoscale",  # Exoscale SKS
-        "hcloud",  # Hetzner Cloud
-        "ibm",  # IBM Cloud Kubernetes Service
-        "linode",  # Akamai / Linode LKE
-        "oci",  # Oracle Cloud Infrastructure (OKE)
-        "packet",  # Equinix Metal's former name, still used by older controllers
-        "scaleway",  # Scaleway Kapsule
-        "vultr",  # Vultr VKE
-    }
-)
-"""Schemes reported by name. Anything else, including local tools such as kind or k3s, is ``unknown``:
-a providerID scheme is free text, and only well-known public names may leave the cluster."""
+# The provider lists are the schema's, so that the gateway accepts every name the volunteer sends.
+# PUBLIC_PROVIDERS are reported by name. Anything else, including local tools such as kind or k3s, is
+# ``unknown``: a providerID scheme is free text, and only well-known public names may leave the cluster.
 
 _NOT_FROM_NODE_INFO: Final = frozenset({"id", "cloudProvider", "capacity"})
 INFO_FIELDS: Final = tuple(

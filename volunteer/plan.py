@@ -52,6 +52,7 @@ class Plan(NamedTuple):
         period_s: seconds between reports (positive).
         slot_s: this cluster's slot in the period, from ``volunteer.schedule.slot_offset``.
         debug: log at debug level.
+        signed: the cluster id is self-certifying (``--cluster-id=auto``): each report derives the key and signs.
     """
 
     cluster_id: str
@@ -66,6 +67,7 @@ class Plan(NamedTuple):
     period_s: float
     slot_s: float
     debug: bool
+    signed: bool = False
 
     def to_json(self) -> str:
         """The plan as the JSON text ``from_environ`` reads."""

@@ -16,13 +16,16 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
 from runtime.logs import configure_logging
+from schema.signature import ClusterKey
+from volunteer import identity
 from volunteer.agent import Volunteer
 from volunteer.cluster import KubernetesCluster, connect
-from volunteer.errors import StartupError
+from volunteer.errors import StartupError, StoppedError
 from volunteer.plan import REPORT_DELIVERED, REPORT_NOT_DELIVERED, STDOUT, Plan, PlanError
 from volunteer.ports import ReportSender
 from volunteer.report import volunteer_version
@@ -41,13 +44,28 @@ def install_stop_handlers(stop: threading.Event) -> None:
     signal.signal(signal.SIGINT, handle)
 
 
-def open_sender(database: str, *, timeout: float, compress: bool) -> ReportSender:
-    """The sender for ``--database``: HTTP to a collector, or stdout."""
+def open_sender(database: str, *, timeout: float, compress: bool, signer: ClusterKey | None = None) -> ReportSender:
+    """The sender for ``--database``: HTTP to a collector, or stdout; ``signer`` signs each report."""
     if database == STDOUT:
-        return StdoutSender()
+        return StdoutSender(signer=signer)
     return HttpSender(
-        database, timeout=timeout, compress=compress, user_agent=f"spartakus-volunteer/{volunteer_version()}"
+        database,
+        timeout=timeout,
+        compress=compress,
+        user_agent=f"spartakus-volunteer/{volunteer_version()}",
+        signer=signer,
     )
+
+
+def _signer(plan: Plan, cluster: KubernetesCluster, stop: threading.Event) -> ClusterKey | None:
+    """The key of a self-certifying id, derived again for each report: it is never kept or passed on."""
+    if not plan.signed:
+        return None
+    deadline = time.monotonic() + min(plan.retry_s, identity.AUTO_KEY_BUDGET_S)
+    key = identity.resolve_cluster_key(cluster, deadline=deadline, stop=stop)
+    if key.cluster_id != plan.cluster_id:
+        raise StartupError(f"the kube-system namespace now derives {key.cluster_id}, not {plan.cluster_id}")
+    return key
 
 
 def _connect(plan: Plan) -> KubernetesCluster | None:
@@ -62,6 +80,11 @@ def _connect(plan: Plan) -> KubernetesCluster | None:
     return None
 
 
+def _failed(plan: Plan, error: str) -> bool:
+    log.error("report", extra={"outcome": "failed", "error": error, "destination": plan.destination})
+    return False
+
+
 def report(plan: Plan, stop: threading.Event, *, cluster: KubernetesCluster | None = None) -> bool:
     """Make and send one report as ``plan`` says; True when delivered. Its one line is logged either way.
 
@@ -73,7 +96,12 @@ def report(plan: Plan, stop: threading.Event, *, cluster: KubernetesCluster | No
     cluster = cluster or _connect(plan)
     if cluster is None:
         return False
-    sender = open_sender(plan.database, timeout=plan.timeout_s, compress=plan.gzip)
+    try:
+        signer = _signer(plan, cluster, stop)
+    except (StartupError, StoppedError) as e:
+        cluster.close()
+        return _failed(plan, str(e))
+    sender = open_sender(plan.database, timeout=plan.timeout_s, compress=plan.gzip, signer=signer)
     volunteer = Volunteer(
         cluster=cluster,
         sender=sender,

@@ -5,6 +5,11 @@ timeouts; ``volunteer.retry`` decides whether to try again. Any 2xx is
 success (the original collector answers 204). 429 and 5xx are transient and
 carry the collector's ``Retry-After``; any other status is a rejection, and
 the start of the collector's error body goes into the error for the log.
+
+With a ``signer`` (``--cluster-id=auto``), each body is signed exactly as it
+is about to be POSTed, before any gzip, and the signature travels in the
+``X-Spartakus-Signature`` header (``schema.signature``); on stdout that
+header is printed on the line before the body.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from urllib.parse import urljoin
 
 import urllib3
 
+from schema.signature import HEADER, ClusterKey
 from volunteer.errors import PermanentError, RejectedError, TransientSendError
 from volunteer.retry import parse_retry_after
 
@@ -42,10 +48,20 @@ class HttpSender:
         timeout: seconds for reading the answer; connecting gets at most ``MAX_CONNECT_TIMEOUT`` of it.
         compress: send ``Content-Encoding: gzip``; an original collector cannot read it, so it is off by default.
         user_agent: the ``User-Agent`` header.
+        signer: signs each body (self-certifying cluster ids); None sends unsigned reports.
     """
 
-    def __init__(self, database: str, *, timeout: float, compress: bool = False, user_agent: str) -> None:
+    def __init__(
+        self,
+        database: str,
+        *,
+        timeout: float,
+        compress: bool = False,
+        user_agent: str,
+        signer: ClusterKey | None = None,
+    ) -> None:
         self.url = collector_url(database)
+        self._signer = signer
         self.description = self.url
         self._compress = compress
         self._pool = urllib3.PoolManager(
@@ -57,6 +73,8 @@ class HttpSender:
     def send(self, body: bytes) -> str:
         """POST ``body`` once."""
         headers = {"Content-Type": "application/json"}
+        if self._signer is not None:
+            headers[HEADER] = self._signer.header(body)
         payload = body
         if self._compress:
             payload = gzip.compress(body, compresslevel=6)
@@ -84,16 +102,22 @@ class HttpSender:
 
 
 class StdoutSender:
-    """Prints each report body, exactly as it would be POSTed (before any gzip), one report a line."""
+    """Prints each report body, exactly as it would be POSTed (before any gzip), one report a line.
+
+    A signed report's ``X-Spartakus-Signature: ...`` header line comes first, as it would be sent.
+    """
 
     description = "stdout"
 
-    def __init__(self, stream: BinaryIO | None = None) -> None:
+    def __init__(self, stream: BinaryIO | None = None, *, signer: ClusterKey | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout.buffer
+        self._signer = signer
 
     def send(self, body: bytes) -> str:
-        """Write ``body`` and a newline, and flush."""
+        """Write the signature header line if signing, then ``body`` and a newline, and flush."""
         try:
+            if self._signer is not None:
+                self._stream.write(f"{HEADER}: {self._signer.header(body)}\n".encode())
             self._stream.write(body)
             self._stream.write(b"\n")
             self._stream.flush()

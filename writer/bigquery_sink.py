@@ -38,6 +38,8 @@ from writer.sinks import WriteResult
 T = TypeVar("T")
 
 PARTITION_FIELD: Final = "receivedAt"
+_DDL_TYPES: Final = {"BOOLEAN": "BOOL"}
+"""Table-schema type names that GoogleSQL DDL spells otherwise (it has INTEGER as an alias, BOOLEAN not)."""
 CLUSTER_FIELDS: Final = ("clusterID",)
 DEDUP_SUFFIX: Final = "_dedup"
 REQUEST_TIMEOUT: Final = 30.0
@@ -218,7 +220,8 @@ class BigQuerySink:
             )
         for column in missing:
             # DDL with IF NOT EXISTS is idempotent when several writers start at once.
-            self._run_ddl(f"ALTER TABLE `{self.table_id}` ADD COLUMN IF NOT EXISTS `{column.name}` {column.field_type}")
+            kind = _DDL_TYPES.get(column.field_type, column.field_type)
+            self._run_ddl(f"ALTER TABLE `{self.table_id}` ADD COLUMN IF NOT EXISTS `{column.name}` {kind}")
         refreshed = _call(lambda: self._client.get_table(self.table_id, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
         still_missing = [f for f in missing if f.name not in {c.name for c in refreshed.schema}]
         if still_missing:

@@ -36,7 +36,7 @@ from writer.sinks import WriteResult
 TABLE: Final = "reports"
 DEDUP_VIEW: Final = "reports_dedup"
 
-_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ", "INTEGER": "BIGINT"}
+_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ", "INTEGER": "BIGINT", "BOOLEAN": "BOOLEAN"}
 
 RELEASE_AFTER_IDLE: Final = 0.2
 """Seconds without a batch after which the writer closes the file, so that any reader may open it."""

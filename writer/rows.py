@@ -26,7 +26,7 @@ import msgspec
 from pydantic import TypeAdapter, ValidationError
 
 from schema.message import MessageEncodingError, decode_body
-from schema.report import Node, StoredReport
+from schema.report import Extension, Node, StoredReport, content_report_id, dump_report
 from writer.errors import UndecodableMessageError
 
 _MAX_REASON_ERRORS: Final = 3
@@ -59,6 +59,7 @@ _TOP_LEVEL: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _NODE_LIST: Final = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _NODES: Final = TypeAdapter(list[Node])
 _NODE: Final = TypeAdapter(Node)
+_EXTENSIONS: Final = TypeAdapter(list[Extension])
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +217,22 @@ def _assemble(head: bytes, nodes: list[bytes] | None, report_id: str, max_row_by
     return Row(report_id, tuple(payloads), tuple(sizes))
 
 
+def _content_id(report: StoredReport, nodes: list[bytes] | None) -> str:
+    """The id the gateway gives this content, for a message that carries none (the gateway's always do).
+
+    The head was validated without its nodes, so the id its model derived leaves them out; this one is
+    the hash of the whole normalised report, fields in the model's order, as ``schema.report`` defines it.
+    """
+    head = dump_report(report.model_copy(update={"nodes": None, "extensions": None}), with_id=False)
+    parts = [head[:-1]]
+    if nodes is not None:
+        parts += [b',"nodes":[', b",".join(nodes), b"]"]
+    if report.extensions is not None:
+        parts += [b',"extensions":', _EXTENSIONS.dump_json(report.extensions, by_alias=True)]
+    parts.append(b"}")
+    return content_report_id(b"".join(parts))
+
+
 def decode_report(
     body: bytes,
     *,
@@ -246,8 +263,10 @@ def decode_report(
     raw_nodes = fields.pop("nodes", None)
     report = _head(fields, received_at)
     nodes = _rendered_nodes(raw_nodes)
-    del raw_nodes, fields
     updates: dict[str, Any] = {"nodes": None}
+    if "reportID" not in fields:
+        updates["report_id"] = _content_id(report, nodes)
+    del raw_nodes, fields
     if report.received_at is None:
         updates["received_at"] = received_at
     report = report.model_copy(update=updates)

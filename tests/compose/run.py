@@ -91,6 +91,9 @@ def environment() -> dict[str, str]:
     # DuckDB extensions come from extensions.duckdb.org, which Spartakus does not need: left out.
     env.setdefault("SPARTAKUS_BUILD_NETWORK", "host")
     env.setdefault("BQEMULATOR_EXTENSIONS", "off")
+    # The tests send many reports from this one host, several per cluster id: the flood limits stay off.
+    env.setdefault("SPARTAKUS_MIN_REPORT_INTERVAL", "0")
+    env.setdefault("SPARTAKUS_NEW_CLUSTERS_PER_SOURCE", "0")
     env.update(base_images(env))
     return env
 

@@ -9,6 +9,7 @@ emulator through its image's launcher. A report POSTed to ingest lands in the ta
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -41,8 +42,13 @@ def answers(url: str) -> bool:
 
 
 def local_environment(service: dict[str, Any], **overrides: str) -> dict[str, str]:
-    """The service's compose environment, with the compose network's addresses replaced by ``overrides``."""
-    environment = {name: str(value) for name, value in service["environment"].items()}
+    """The service's compose environment, with the compose network's addresses replaced by ``overrides``.
+
+    ``${NAME:-default}`` takes its default, as compose does when ``NAME`` is unset.
+    """
+    environment = {
+        name: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value)) for name, value in service["environment"].items()
+    }
     return {**os.environ, **environment, **overrides}
 
 

@@ -42,7 +42,17 @@ def expected_node(raw: Mapping[str, Any]) -> dict[str, Any]:
     return node
 
 
-COLUMNS: Final = ("version", "timestamp", "clusterID", "masterVersion", "nodes", "extensions", "reportID", "receivedAt")
+COLUMNS: Final = (
+    "version",
+    "timestamp",
+    "clusterID",
+    "masterVersion",
+    "nodes",
+    "extensions",
+    "reportID",
+    "receivedAt",
+    "verified",
+)
 """The stored report's columns (``schema/reports.bigquery.json``)."""
 _COLUMN_BY_FOLDED: Final = {name.casefold(): name for name in COLUMNS}
 

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import pytest
 
-from schema.report import derive_report_id
+from schema.report import derive_report_id, parse_report
 from tests.e2e.conftest import BigQueryStore
 from tests.e2e.expected import COLUMNS, node_id, with_column_names, without_empty
 from tests.support.pipeline import Answer, Gateway, Pipeline
@@ -124,6 +124,8 @@ def test_report_posted_as_the_go_volunteer_sends_it_is_stored_field_for_field(
     assert int(before) <= int(timestamp) <= after
     received_at = row.pop("receivedAt")
     assert int(received_at.timestamp()) == int(timestamp)
-    assert row.pop("reportID") == derive_report_id(record["clusterID"], timestamp)
+    report_id = row.pop("reportID")
+    assert report_id == derive_report_id(parse_report(json.dumps({**record, "timestamp": timestamp})))
+    assert row.pop("verified") is False
     record.pop("timestamp")
     assert row == record

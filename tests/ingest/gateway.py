@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tests.support.services import free_port, wait_until
 
@@ -53,9 +53,11 @@ class Gateway:
         headers: Mapping[str, str] | None = None,
         *,
         timeout: float = 15,
+        source: str | None = None,
     ) -> Response:
-        """One request on a fresh connection."""
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """One request on a fresh connection, from the loopback address ``source`` if given (any of 127.0.0.0/8)."""
+        address = None if source is None else (source, 0)
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout, source_address=address)
         try:
             # The gateway may answer (413) and close before taking the whole body; read that answer.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -67,10 +69,17 @@ class Gateway:
             connection.close()
 
     def post(
-        self, body: bytes, headers: Mapping[str, str] | None = None, path: str = "/api/v1", *, timeout: float = 15
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        path: str = "/api/v1",
+        *,
+        timeout: float = 15,
+        source: str | None = None,
     ) -> Response:
         """POST ``body``; JSON content type unless ``headers`` say otherwise."""
-        return self.request("POST", path, body, JSON_HEADERS if headers is None else headers, timeout=timeout)
+        chosen = JSON_HEADERS if headers is None else headers
+        return self.request("POST", path, body, chosen, timeout=timeout, source=source)
 
     def post_report(self, report: Mapping[str, Any]) -> Response:
         """POST ``report`` as the Go volunteer does: plain JSON, application/json."""
@@ -113,6 +122,10 @@ class Gateway:
         return self.process.wait(timeout=timeout)
 
 
+FLOOD_LIMITS_OFF: Final = ("--min-report-interval=0", "--new-clusters-per-source=0")
+"""Gateway flags that turn the per-cluster and per-source limits off."""
+
+
 def _clean_environment() -> dict[str, str]:
     # The gateway reads SPARTAKUS_* variables; the test's flags must be all it sees.
     return {key: value for key, value in os.environ.items() if not key.startswith("SPARTAKUS_")}
@@ -127,8 +140,11 @@ def running_gateway(
     ready: bool = True,
     preexec: Callable[[], None] | None = None,
     file_limit: int | None = None,
+    floods: bool = False,
 ) -> Iterator[Gateway]:
     """Start a gateway, wait until it answers (and, with ``ready``, until its broker channel is open).
+
+    The flood limits are off unless ``floods``: most tests send many reports for one cluster id.
 
     ``preexec`` runs in the child before the gateway starts, e.g. to join a memory cgroup.
     ``file_limit`` sets the process's soft and hard limit of open files, as a container's would.
@@ -138,7 +154,8 @@ def running_gateway(
     with tempfile.TemporaryDirectory(prefix="ingest-test-") as tmp:
         log_path = Path(tmp) / "gateway.log"
         command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port)]
-        command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name, *args]
+        command += ["--amqp-url", amqp_url, "--queue", queue, "--connection-name", name]
+        command += [*([] if floods else FLOOD_LIMITS_OFF), *args]
         if file_limit is not None:
             command = with_file_limit(command, file_limit)
         with log_path.open("wb") as log_file:

@@ -183,7 +183,7 @@ def test_version_and_openapi_describe_the_gateway(publisher: MemoryPublisher) ->
     assert document["info"]["version"] == version["version"]
     assert set(document["paths"]) == {"/api/v1", "/healthz", "/readyz", "/version", "/metrics", "/openapi.json"}
     responses = document["paths"]["/api/v1"]["post"]["responses"]
-    assert set(responses) == {"204", "400", "413", "415", "422", "431", "503"}
+    assert set(responses) == {"204", "400", "401", "403", "413", "415", "422", "429", "431", "503"}
     assert "clusterID" in document["components"]["schemas"]["Report"]["properties"]
 
 

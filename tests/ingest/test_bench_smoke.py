@@ -32,6 +32,7 @@ def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_attacks_and_ta
     assert result.returncode == 0, result.stdout + result.stderr
     kinds = [line.split()[0] for line in result.stdout.splitlines()]
     large = ["large", "million", "targets"]
-    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets", *large, *["attack"] * 5, "targets"]
+    floods = ["signed", "limits"]
+    assert kinds == ["ingest", "ceiling", "gateway", "fixed", "targets", *large, *floods, *["attack"] * 6, "targets"]
     assert "x ceiling" in result.stdout
     assert "LOST" not in result.stdout

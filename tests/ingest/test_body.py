@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
+from ingest.body import (
+    INFLATE_SLICE,
+    BodyLimits,
+    ClientDisconnectedError,
+    check_media_type,
+    content_length,
+    is_gzip,
+    read_body,
+)
 from ingest.errors import RequestError
 from tests.ingest.hostile import gzip_bomb
 
@@ -149,3 +157,40 @@ def test_the_inflated_cap_also_bounds_a_plain_body() -> None:
         asyncio.run(read_body(Stream([b" " * 1001]), declared=None, gzip=False, limits=limits, count=lambda _n: None))
 
     assert caught.value.status == 413
+
+
+def test_a_large_gzip_body_is_inflated_in_slices_with_the_event_loop_free_between_them() -> None:
+    limits = BodyLimits(max_raw=2 * 1024 * 1024, max_decompressed=64 * 1024 * 1024)
+    document = b'{"clusterID":"c","pad":"' + b"x" * (8 * 1024 * 1024) + b'"}'
+
+    async def inflate_beside_a_ticker() -> tuple[bytes | bytearray, int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        stream = Stream([gzip.compress(document)])
+        body, _ = await read_body(stream, declared=None, gzip=True, limits=limits, count=lambda _size: None)
+        done.set()
+        await task
+        return body, ticks
+
+    body, ticks = asyncio.run(inflate_beside_a_ticker())
+
+    assert body == document
+    # 8 MiB in slices of 256 KiB: the other task ran between every two of them.
+    assert ticks >= len(document) // INFLATE_SLICE - 1
+
+
+def test_a_bomb_is_refused_at_the_cap_in_slices_too() -> None:
+    limits = BodyLimits(max_raw=2 * 1024 * 1024, max_decompressed=3 * INFLATE_SLICE + 7)
+
+    refusal = error_of(Stream([gzip_bomb(8)]), gzip=True, limits=limits)
+
+    assert refusal.status == 413

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from schema.report import derive_report_id
+from schema.report import derive_report_id, parse_report
 from schema.topology import RECEIVED_AT_HEADER, SCHEMA_VERSION_HEADER
 from tests.ingest.broker import take_all
 from tests.ingest.conftest import INFLATED_CAP, RAW_CAP
@@ -50,7 +50,8 @@ def test_the_go_volunteer_request_is_204_and_stored_persistently_under_its_repor
     assert before <= int(stored["timestamp"]) <= time.time()
     assert props.delivery_mode == 2
     assert props.content_type == "application/json"
-    assert props.message_id == stored["reportID"] == derive_report_id("go-volunteer-cluster", stored["timestamp"])
+    assert props.message_id == stored["reportID"] == derive_report_id(parse_report(delivered.body))
+    assert stored["verified"] is False
     assert props.headers[SCHEMA_VERSION_HEADER] == "1"
     assert props.headers[RECEIVED_AT_HEADER] == stored["receivedAt"]
     assert {k: stored[k] for k in ("version", "clusterID", "masterVersion", "nodes", "extensions")} == {

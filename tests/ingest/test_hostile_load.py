@@ -18,8 +18,10 @@ import pytest
 
 from ingest.connections import LOG_EVERY
 from tests.ingest.gateway import Gateway, go_volunteer_report, running_gateway
+from tests.ingest.hostile import gzip_bomb
 from tests.support.amqp import blocking_channel, delete_queues, unique_queue_name
 from tests.support.gateway_attacks import (
+    gzip_bombs,
     gzip_validation_load,
     huge_headers,
     idle_connections,
@@ -33,6 +35,7 @@ pytestmark = pytest.mark.integration
 FILE_LIMIT = 256
 PROBE_SECONDS = 3.0
 P99_LIMIT_MS = 1000.0
+BOMB_P99_LIMIT_MS = 250.0
 TIMEOUT_ARGS = ["--header-timeout", "1s", "--body-timeout", "1s"]
 
 
@@ -195,3 +198,16 @@ def test_at_the_limit_with_every_connection_mid_request_a_new_client_gets_503_an
             assert gateway.get("/healthz").status == 200
     finally:
         delete_queues(amqp_url, queue, f"{queue}.dead")
+
+
+def test_two_clients_posting_gzip_bombs_back_to_back_leave_small_reports_under_a_quarter_second(fresh: Gateway) -> None:
+    # 100 KB that inflates to 100 MiB: each is refused at the 64 MiB inflated cap, after 64 MiB of zlib.
+    bomb = gzip_bomb(100)
+    assert fresh.post(bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}).status == 413
+
+    with gzip_bombs(fresh.port, bomb, clients=2):
+        probe = probe_small_reports(fresh.port, seconds=PROBE_SECONDS)
+
+    assert probe.statuses == {204}, probe.results[:20]
+    assert len(probe.results) >= 20
+    assert probe.percentile_ms(0.99) < BOMB_P99_LIMIT_MS

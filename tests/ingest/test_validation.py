@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from ingest.errors import RequestError
 from ingest.validation import MAX_CONTAINERS, MAX_DETAILS, MAX_LIST_ENTRIES, _violations, accept_report
-from schema.report import SCHEMA_VERSION, derive_report_id
+from schema.report import SCHEMA_VERSION, derive_report_id, parse_report
 from tests.ingest.gateway import go_volunteer_report
 from tests.ingest.hostile import nested
 
@@ -31,7 +31,8 @@ def test_a_go_volunteer_report_gets_the_receive_time_and_a_deterministic_id() ->
     stored = json.loads(accepted.envelope.body)
     seconds = str(int(RECEIVED.timestamp()))
     assert stored["timestamp"] == seconds
-    assert accepted.report_id == derive_report_id("c1", seconds) == stored["reportID"]
+    assert accepted.report_id == derive_report_id(parse_report(accepted.envelope.body)) == stored["reportID"]
+    assert stored["verified"] is False
     assert accepted.envelope.message_id == accepted.report_id
     assert stored["receivedAt"] == accepted.envelope.received_at == "2026-11-27T12:00:00.123456Z"
     assert accepted.envelope.timestamp == int(RECEIVED.timestamp())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from schema.report import (
-    REPORT_ID_NAMESPACE,
+    KNOWN_PROVIDERS,
+    ORIGINAL_PROVIDERS,
     StoredReport,
     derive_report_id,
     dump_report,
@@ -48,7 +49,7 @@ def test_three_node_report_round_trips_field_for_field() -> None:
 
     wire = json.loads(dump_report(report))
 
-    assert wire.pop("reportID") == derive_report_id(doc["clusterID"], doc["timestamp"])
+    assert wire.pop("reportID") == derive_report_id(report)
     assert wire == doc
     assert report.nodes is not None
     assert [n.cloud_provider for n in report.nodes] == ["gce", "aws", "unknown"]
@@ -144,11 +145,47 @@ def test_missing_timestamp_gets_receive_time_too() -> None:
     assert _parse({"clusterID": "c"}).timestamp == RECEIVED_SECONDS
 
 
-@given(cluster_id=st.text(min_size=1), timestamp=st.from_regex(r"[0-9]{0,12}", fullmatch=True))
-def test_derived_report_id_is_a_version_5_uuid_of_cluster_and_timestamp(cluster_id: str, timestamp: str) -> None:
-    name = f"{len(cluster_id)}:{cluster_id}{timestamp}"
+def test_derived_report_id_is_the_sha256_of_the_normalised_report_without_its_id() -> None:
+    report = _parse({**three_node_report(), "reportID": "chosen-by-the-sender"})
+    normalised = dump_report(report, with_id=False)
 
-    assert derive_report_id(cluster_id, timestamp) == str(uuid.uuid5(REPORT_ID_NAMESPACE, name))
+    assert b"reportID" not in normalised
+    assert derive_report_id(report) == "sha256-" + hashlib.sha256(normalised).hexdigest()
+
+
+@given(
+    cluster_id=st.text(min_size=1, max_size=20),
+    versions=st.tuples(st.text(max_size=10), st.text(max_size=10)).filter(lambda v: v[0] != v[1] and "" not in v),
+)
+def test_two_reports_of_one_cluster_and_timestamp_never_share_an_id(cluster_id: str, versions: tuple[str, str]) -> None:
+    first, second = (
+        _parse({"clusterID": cluster_id, "timestamp": "1795779062", "masterVersion": version}) for version in versions
+    )
+
+    assert first.id != second.id
+    assert first.id == _parse({"clusterID": cluster_id, "timestamp": "1795779062", "masterVersion": versions[0]}).id
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        *((name, name) for name in sorted(ORIGINAL_PROVIDERS)),
+        ("kind", "kind"),
+        ("digitalocean", "digitalocean"),
+        ("unknown", "unknown"),
+        ("other", "other"),
+        ("GCE", "other"),
+        ("my-company-internal", "other"),
+        ("x" * 10_000, "other"),
+        ("", "other"),
+    ],
+)
+def test_cloud_provider_outside_the_known_providers_is_stored_as_other(sent: str, stored: str) -> None:
+    report = _parse({"clusterID": "c", "nodes": [{"id": "n", "cloudProvider": sent}]})
+
+    assert report.nodes is not None
+    assert report.nodes[0].cloud_provider == stored
+    assert stored in KNOWN_PROVIDERS
 
 
 def test_a_list_of_many_bad_nodes_reports_one_error() -> None:

@@ -129,6 +129,17 @@ def gzip_validation_load(port: int, *, clients: int = 2) -> contextlib.AbstractC
     return _looping(run, clients)
 
 
+def gzip_bombs(port: int, bomb: bytes, *, clients: int = 2) -> contextlib.AbstractContextManager[None]:
+    """``clients`` clients posting the gzip body ``bomb`` back to back (each answered 413 at the inflated cap)."""
+    headers = {**JSON_HEADERS, "Content-Encoding": "gzip"}
+
+    def run(stop: threading.Event) -> None:
+        while not stop.is_set():
+            post(port, bomb, headers, timeout=30)
+
+    return _looping(run, clients)
+
+
 def huge_headers(
     port: int, *, value_bytes: int = 256 * 1024 * 1024, clients: int = 1
 ) -> contextlib.AbstractContextManager[None]:

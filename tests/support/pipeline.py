@@ -83,12 +83,16 @@ class Pipeline:
         self.processes[name] = process.start()
         return process
 
-    def ingest(self, *extra: str, name: str = "ingest") -> Gateway:
-        """Start a gateway on a free port and wait until its broker channel is open."""
+    def ingest(self, *extra: str, name: str = "ingest", floods: bool = False) -> Gateway:
+        """Start a gateway on a free port and wait until its broker channel is open.
+
+        The flood limits are off unless ``floods``: most tests send many reports for one cluster id.
+        """
         port = free_port()
         connection_name = f"spartakus-e2e-{uuid.uuid4().hex[:12]}"
         args = ["ingest", "--host=127.0.0.1", f"--port={port}", f"--amqp-url={self.amqp_url}"]
-        args += [f"--queue={self.queue}", f"--connection-name={connection_name}", *extra]
+        args += [f"--queue={self.queue}", f"--connection-name={connection_name}"]
+        args += [*([] if floods else ["--min-report-interval=0", "--new-clusters-per-source=0"]), *extra]
         gateway = Gateway(self.start(name, args), port, connection_name)
         self.wait_ready(name, gateway.ready, what="the gateway's /readyz")
         return gateway

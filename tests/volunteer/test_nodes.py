@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schema.report import Node
+from schema.report import ORIGINAL_PROVIDERS, PUBLIC_PROVIDERS, Node
 from tests.support.k8s_api import node_list_page
 from tests.support.k8s_nodes import make_node, sample_nodes
-from volunteer.nodes import ORIGINAL_PROVIDERS, PUBLIC_PROVIDERS, cloud_provider, compact_node, parse_node_list
+from volunteer.nodes import cloud_provider, compact_node, parse_node_list
 
 
 def _md5(text: str) -> str:

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 
 import pytest
 
+from schema.signature import HEADER, ClusterKey, verify_report
 from tests.support.collector import CollectorStandIn, Reply
 from volunteer.errors import PermanentError, RejectedError, TransientSendError
 from volunteer.retry import parse_retry_after
@@ -129,3 +130,30 @@ def test_a_closed_stdout_is_a_permanent_failure() -> None:
 
     with pytest.raises(PermanentError, match="stdout"):
         StdoutSender(stream).send(BODY)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_signer_signs_the_exact_body_before_gzip_in_the_signature_header(compress: bool) -> None:
+    key = ClusterKey("kube-system-uid")
+    with CollectorStandIn(accept_gzip=True) as collector:
+        sender = HttpSender(collector.url, timeout=5, compress=compress, user_agent="test", signer=key)
+
+        assert sender.send(BODY) == "delivered"
+
+        [request] = collector.reports()
+    sent = gzip.decompress(request.body) if compress else request.body
+    assert sent == BODY
+    assert verify_report(key.cluster_id, request.headers[HEADER.lower()], sent) is True
+
+
+def test_stdout_shows_the_signature_header_that_would_be_sent_before_the_body() -> None:
+    key = ClusterKey("kube-system-uid")
+    stream = io.BytesIO()
+
+    StdoutSender(stream, signer=key).send(BODY)
+
+    header, body = stream.getvalue().rstrip(b"\n").split(b"\n")
+    name, _, value = header.decode().partition(": ")
+    assert (name, body) == (HEADER, BODY)
+    assert verify_report(key.cluster_id, value, BODY) is True

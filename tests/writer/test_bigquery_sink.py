@@ -75,6 +75,7 @@ def test_rows_are_appended_to_a_table_with_the_original_spartakus_schema(bq_targ
     assert added == [
         ("reportID", "STRING", "NULLABLE"),
         ("receivedAt", "TIMESTAMP", "NULLABLE"),
+        ("verified", "BOOLEAN", "NULLABLE"),
         ("part", "INTEGER", "NULLABLE"),
         ("parts", "INTEGER", "NULLABLE"),
     ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC, datetime
 
 import pytest
 
+from ingest.validation import accept_report
 from tests.support.big_reports import CJK_OS_IMAGE, go_body, go_volunteer_report
 from tests.support.writer_load import sample_report
 from writer.errors import UndecodableMessageError
@@ -127,3 +129,21 @@ def test_a_report_of_more_json_objects_than_the_writer_renders_in_bounded_memory
     body = b'{"clusterID":"c","nodes":[' + b",".join([b'{"id":"a"}'] * (MAX_OBJECTS + 1)) + b"]}"
     with pytest.raises(UndecodableMessageError, match="report too large to read: about 2,000,002 JSON objects"):
         decode_report(body)
+
+
+def test_a_message_without_a_report_id_gets_the_id_the_gateway_derives_from_its_whole_content() -> None:
+    sent = {
+        "version": "v1.1.0",
+        "timestamp": "1795779062",
+        "clusterID": "c",
+        "masterVersion": "v1.31.1",
+        "nodes": [{"id": "a", "cloudProvider": "gce", "capacity": [{"resource": "cpu", "value": "4"}]}, {"id": "b"}],
+        "extensions": [{"name": "example.com/k", "value": "v"}],
+    }
+    accepted = accept_report(json.dumps(sent).encode(), received_at=datetime.now(UTC))
+    stored = json.loads(accepted.envelope.body)
+    without_id = {key: value for key, value in stored.items() if key != "reportID"}
+    other_nodes = {**without_id, "nodes": [{"id": "z"}]}
+
+    assert decode_report(json.dumps(without_id).encode()).report_id == accepted.report_id
+    assert decode_report(json.dumps(other_nodes).encode()).report_id != accepted.report_id
