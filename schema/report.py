@@ -39,6 +39,8 @@ _TIMESTAMP_DIGITS_MAX: Final = 19
 # (the user guide's example carries microseconds).
 _EARLIEST_TIMESTAMP: Final = 1_388_534_400
 _FUTURE_SLACK_SECONDS: Final = 24 * 3600
+FUTURE_SKEW_SECONDS: Final = _FUTURE_SLACK_SECONDS
+"""How far ahead of its arrival a report's timestamp may lie (``schema.figures`` applies it to stored rows)."""
 
 REPORT_ID_NAMESPACE: Final = uuid.UUID("8c1f3c52-3b0e-5a3c-9d0e-5370617274a1")
 """Namespace of derived report ids: ``uuid5(REPORT_ID_NAMESPACE, "<len>:<clusterID><timestamp>")``."""

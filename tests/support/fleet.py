@@ -78,12 +78,14 @@ class Fleet:
     rows: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, Sent] = field(default_factory=dict)
     """The report that represents each counted cluster."""
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    """When each counted cluster's first report in the window arrived."""
     weekly: Counter[tuple[str, str]] = field(default_factory=Counter)
     split_report_id: str = ""
 
-    def expected(self) -> dict[str, Any]:
-        """The adoption document, computed from the chosen facts."""
-        return expected_document(self)
+    def expected(self, *, min_clusters: int = 1, top: int = 15) -> dict[str, Any]:
+        """The adoption document, computed from the chosen facts; rare keys and keys past ``top`` fold into other."""
+        return expected_document(self, min_clusters=min_clusters, top=top)
 
 
 def _node(rng: random.Random, providers: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -165,6 +167,7 @@ def make_fleet(clusters: int = 300, *, seed: int = 15) -> Fleet:
         in_window = [r for r in reports if r.sent >= start]
         if in_window:
             fleet.latest[cluster_id] = in_window[-1]
+            fleet.first_seen[cluster_id] = in_window[0].sent
         last_in_week: dict[str, Sent] = {}
         for report in in_window:
             year, week, _ = report.sent.isocalendar()
@@ -210,36 +213,64 @@ def _bucket(nodes: int) -> str:
     return next((name for bound, name in bounds if nodes <= bound), ">5000")
 
 
-def expected_document(fleet: Fleet) -> dict[str, Any]:
+Held = dict[str, tuple[set[str], int]]
+"""Per key: the clusters that hold it, and their nodes under it."""
+
+
+def _fold(held: Held, *, min_clusters: int, top: int) -> tuple[Held, set[str]]:
+    """Keys held by fewer than ``min_clusters`` clusters, or past the ``top`` biggest, merged into ``other``."""
+    ranked = sorted(held, key=lambda key: (-len(held[key][0]), key))
+    shown = {key for key in ranked[:top] if len(held[key][0]) >= min_clusters}
+    folded: Held = {}
+    for key, (ids, nodes) in held.items():
+        name = key if key in shown else "other"
+        before = folded.get(name, (set(), 0))
+        folded[name] = (before[0] | ids, before[1] + nodes)
+    return folded, shown
+
+
+def _listed(held: Held, label: str) -> list[dict[str, Any]]:
+    return _sorted([{label: k, "clusters": len(ids), "nodes": n} for k, (ids, n) in held.items()], label)
+
+
+def expected_document(fleet: Fleet, *, min_clusters: int = 1, top: int = 15) -> dict[str, Any]:
     """The document for ``fleet``, from the representative reports and the chosen labels."""
     latest = fleet.latest.values()
-    by_version: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    sizes: dict[str, list[int]] = {b: [0, 0] for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000")}
-    sizes[">5000"] = [0, 0]
-    dims: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(lambda: [set(), 0]))
+    dims: dict[str, Held] = defaultdict(dict)
     for report in latest:
-        for figures in (by_version[report.version_label], sizes[_bucket(len(report.nodes))]):
-            figures[0] += 1
-            figures[1] += len(report.nodes)
+        nodes = len(report.nodes)
+        for dim, key, count in (("version", report.version_label, nodes), ("size", _bucket(nodes), nodes)):
+            ids, before = dims[dim].get(key, (set(), 0))
+            dims[dim][key] = (ids | {report.cluster_id}, before + count)
         for labels in report.labels:
             for dim, label in labels.items():
-                dims[dim][label][0].add(report.cluster_id)
-                dims[dim][label][1] += 1
+                ids, before = dims[dim].get(label, (set(), 0))
+                dims[dim][label] = (ids | {report.cluster_id}, before + 1)
+    folded = {dim: _fold(held, min_clusters=min_clusters, top=top) for dim, held in dims.items()}
+    clusters, nodes = len(fleet.latest), sum(len(r.nodes) for r in latest)
     document: dict[str, Any] = {
         "window_hours": 720,
         "window_start": (fleet.now - fleet.window).isoformat(),
         "generated_at": fleet.now.isoformat(),
-        "clusters": len(fleet.latest),
-        "nodes": sum(len(r.nodes) for r in latest),
-        "by_version": _sorted(
-            [{"version": v, "clusters": c, "nodes": n} for v, (c, n) in by_version.items()], "version"
-        ),
+        "min_clusters": min_clusters,
+        "verified_only": False,
+        "clusters": clusters,
+        "nodes": nodes,
+        "verified": {"clusters": 0, "nodes": 0},
+        "unverified": {"clusters": clusters, "nodes": nodes},
+        "by_version": _listed(folded["version"][0], "version"),
     }
     for dim in ("provider", "os_image", "architecture", "container_runtime", "kubelet_version"):
-        items = [{"key": k, "clusters": len(ids), "nodes": n} for k, (ids, n) in dims[dim].items()]
-        document[f"by_{dim}"] = _sorted(items, "key")
-    document["cluster_sizes"] = _sorted([{"key": k, "clusters": c, "nodes": n} for k, (c, n) in sizes.items()], "key")
+        document[f"by_{dim}"] = _listed(folded[dim][0], "key")
+    sizes = {b: (set(), 0) for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000", ">5000")}
+    document["cluster_sizes"] = _listed(sizes | folded["size"][0], "key")
+    shown_versions = folded["version"][1]
+    weekly: Counter[tuple[str, str]] = Counter()
+    for (week, version), count in fleet.weekly.items():
+        weekly[week, version if version in shown_versions else "other"] += count
     document["weekly"] = _sorted(
-        [{"week": w, "version": v, "clusters": c} for (w, v), c in fleet.weekly.items()], "week", "version"
+        [{"week": w, "version": v, "clusters": c} for (w, v), c in weekly.items()], "week", "version"
     )
+    days = Counter(moment.date().isoformat() for moment in fleet.first_seen.values())
+    document["new_clusters"] = [{"day": day, "clusters": days[day]} for day in sorted(days)]
     return document
