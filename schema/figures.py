@@ -109,30 +109,36 @@ def dedup_view_sql(*, dialect: Dialect, table: str, columns: Sequence[str] | Non
     )
 
 
-def latest_reports_sql(*, dialect: Dialect, table: str) -> str:
+def latest_reports_sql(*, dialect: Dialect, table: str, columns: Sequence[str] | None = None) -> str:
     """Every row (each part) of each cluster's latest report, ordered by cluster and part.
 
-    ``table`` is quoted already and has the writer's columns (``reportID``, ``receivedAt``, ``part``).
+    ``table`` is quoted already and has the writer's columns (``reportID``, ``receivedAt``, ``part``);
+    ``columns`` names the columns to answer with (all of them when None).
     """
     c = _columns(dialect)
+    names = [quote(name, dialect) for name in columns] if columns else ["*"]
     key = report_key(report_id=c["reportID"], cluster_id=c["clusterID"], timestamp=c["timestamp"])
     sent = sent_seconds(c["timestamp"], dialect)
     order = latest_order(sent=sent, received_at=c["receivedAt"], key="spartakus_key")
     keep = eligible(sent=sent, received_at=c["receivedAt"], dialect=dialect)
     helpers = "EXCEPT" if dialect == "bigquery" else "EXCLUDE"
+    every, carry, answer = ", ".join(names), ", ".join([*names, "spartakus_key"]), ", ".join(f"ranked.{n}" for n in names)
+    if not columns:
+        carry, answer = "*", f"ranked.* {helpers} (spartakus_key, spartakus_copy, spartakus_rank)"
+    # Named columns are carried through each step: a `*` may lose RECORD columns on some engines (the emulator).
     return f"""WITH keyed AS (
-    SELECT *, {key} AS spartakus_key FROM {table}
+    SELECT {every}, {key} AS spartakus_key FROM {table}
 ), copies AS (
-    SELECT *, row_number() OVER (
+    SELECT {carry}, row_number() OVER (
         PARTITION BY {c["clusterID"]}, spartakus_key, {c["part"]} ORDER BY {c["receivedAt"]} {COPY_ORDER}
     ) AS spartakus_copy
     FROM keyed
 ), ranked AS (
-    SELECT *, row_number() OVER (PARTITION BY {c["clusterID"]} ORDER BY {order}) AS spartakus_rank
+    SELECT {carry}, row_number() OVER (PARTITION BY {c["clusterID"]} ORDER BY {order}) AS spartakus_rank
     FROM copies WHERE spartakus_copy = 1 AND {keep}
 ), latest AS (
     SELECT {c["clusterID"]} AS cluster_id, spartakus_key AS report_key FROM ranked WHERE spartakus_rank = 1
 )
-SELECT ranked.* {helpers} (spartakus_key, spartakus_copy, spartakus_rank) FROM ranked
+SELECT {answer} FROM ranked
 JOIN latest ON ranked.{c["clusterID"]} = latest.cluster_id AND ranked.spartakus_key = latest.report_key
 ORDER BY ranked.{c["clusterID"]}, ranked.{c["part"]} NULLS FIRST"""  # noqa: S608  # built from constants
