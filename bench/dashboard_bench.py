@@ -224,7 +224,9 @@ def bench_history(folder: Path, clusters: int, per_cluster: int, copies: int, re
     _add_history(grown, copies)
     answers = [adoption(DuckDbStore(str(path)), window=window, now=now) for path in (alone, grown)]
     assert answers[0] == answers[1], "the older reports changed the window's answer"
-    times = [timed(lambda p=path: adoption(DuckDbStore(str(p)), window=window, now=now), repeat) for path in (alone, grown)]
+    times = [
+        timed(lambda p=path: adoption(DuckDbStore(str(p)), window=window, now=now), repeat) for path in (alone, grown)
+    ]
     with dashboard_process(f"duckdb:///{grown}") as (base, process):
         http = timed(lambda: get(base + "/api/adoption"), repeat, process=process)
     ratio = statistics.median(times[1][:-1]) / statistics.median(times[0][:-1])

@@ -64,7 +64,8 @@ class DashboardApp:
         self._store = store
         self._window = window
         self._refresh = refresh
-        self._view = {"min_clusters": min_clusters, "verified_only": verified_only}
+        self._min_clusters = min_clusters
+        self._verified_only = verified_only
         self._page = served_page()
         self.metrics = metrics or DashboardMetrics()
         self._reading = asyncio.Lock()
@@ -124,7 +125,13 @@ class DashboardApp:
             started = time.monotonic()
             billed = self._store.bytes_billed
             try:
-                data = await asyncio.to_thread(adoption, self._store, window=self._window, **self._view)
+                data = await asyncio.to_thread(
+                    adoption,
+                    self._store,
+                    window=self._window,
+                    min_clusters=self._min_clusters,
+                    verified_only=self._verified_only,
+                )
             except StoreError as e:
                 self.metrics.store_errors.inc()
                 log.warning("store unavailable", extra={"store": self._store.description, "error": str(e)})

@@ -78,7 +78,7 @@ class BigQueryStore:
                 sql_for(self.table, columns), job_config=config, retry=RETRY, timeout=TIMEOUT, job_retry=None
             )
             rows = [tuple(row.values()) for row in job.result(retry=RETRY, timeout=TIMEOUT)]
-            self.bytes_billed += job.total_bytes_billed or 0
-            return rows
         except _ERRORS as e:
             raise StoreError(f"cannot read {self.table} from BigQuery: {e}") from e
+        self.bytes_billed += job.total_bytes_billed or 0
+        return rows

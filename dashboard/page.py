@@ -43,7 +43,9 @@ def served_page() -> bytes:
     return _template().replace("<!--STYLE-->", style).replace("<!--SCRIPTS-->", scripts).encode()
 
 
-_JSON_IN_HTML: Final = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+_JSON_IN_HTML: Final = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
 """Escapes that keep JSON inside ``<script>`` inert: no ``</script>``, ``<!--`` or entity can form, and JavaScript
 reads the two line separators inside strings (JSON allows them raw) the same on every engine."""
 

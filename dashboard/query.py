@@ -174,14 +174,14 @@ UNION ALL SELECT 'new', '', {_DAY}, count(*), CAST(NULL AS BIGINT) FROM first_se
 _PARSED: Final = sqlglot.parse_one(ADOPTION_SQL, read="duckdb")
 
 
-def _timestamp(moment: datetime) -> exp.Expression:
+def _timestamp(moment: datetime) -> exp.Expr:
     return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
 
 
-def _in_window(columns: Collection[str], start: datetime, *, verified_only: bool) -> exp.Expression:
+def _in_window(columns: Collection[str], start: datetime, *, verified_only: bool) -> exp.Expr:
     """Rows received since ``start`` and sent since then: the receive time is compared bare, for partition pruning."""
     sent = sqlglot.parse_one(_SENT, read="duckdb")
-    condition: exp.Expression = exp.GTE(this=sent, expression=exp.Literal.number(int(start.timestamp())))
+    condition: exp.Expr = exp.GTE(this=sent, expression=exp.Literal.number(int(start.timestamp())))
     if "receivedAt" in columns:
         received = exp.GTE(this=exp.column("receivedAt", quoted=True), expression=_timestamp(start))
         condition = exp.and_(received, condition)
@@ -191,10 +191,10 @@ def _in_window(columns: Collection[str], start: datetime, *, verified_only: bool
     return condition
 
 
-def _optional(columns: Collection[str]) -> dict[str, exp.Expression]:
+def _optional(columns: Collection[str]) -> dict[str, exp.Expr]:
     """The optional columns, as themselves or as a typed NULL when the table lacks them."""
     names = {"report_id": "reportID", "part": "part", "verified": "verified"}
-    values: dict[str, exp.Expression] = {
+    values: dict[str, exp.Expr] = {
         name: exp.column(column, quoted=True)
         if column in columns
         else exp.cast(exp.null(), exp.DataType.build(OPTIONAL_COLUMNS[column], dialect="duckdb"))

@@ -101,7 +101,9 @@ def dedup_view_sql(*, dialect: Dialect, table: str, columns: Sequence[str] | Non
     """
     c = _columns(dialect)
     selected = ", ".join(quote(name, dialect) for name in columns) if columns else "*"
-    partition = copy_partition(cluster_id=c["clusterID"], report_id=c["reportID"], timestamp=c["timestamp"], part=c["part"])
+    partition = copy_partition(
+        cluster_id=c["clusterID"], report_id=c["reportID"], timestamp=c["timestamp"], part=c["part"]
+    )
     # BigQuery wants a WHERE, GROUP BY or HAVING beside QUALIFY.
     return (
         f"SELECT {selected} FROM {table} WHERE TRUE "  # noqa: S608  # names from the caller's schema, not input
@@ -122,7 +124,11 @@ def latest_reports_sql(*, dialect: Dialect, table: str, columns: Sequence[str] |
     order = latest_order(sent=sent, received_at=c["receivedAt"], key="spartakus_key")
     keep = eligible(sent=sent, received_at=c["receivedAt"], dialect=dialect)
     helpers = "EXCEPT" if dialect == "bigquery" else "EXCLUDE"
-    every, carry, answer = ", ".join(names), ", ".join([*names, "spartakus_key"]), ", ".join(f"ranked.{n}" for n in names)
+    every, carry, answer = (
+        ", ".join(names),
+        ", ".join([*names, "spartakus_key"]),
+        ", ".join(f"ranked.{n}" for n in names),
+    )
     if not columns:
         carry, answer = "*", f"ranked.* {helpers} (spartakus_key, spartakus_copy, spartakus_rank)"
     # Named columns are carried through each step: a `*` may lose RECORD columns on some engines (the emulator).

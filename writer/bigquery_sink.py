@@ -30,8 +30,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError, TransportError
 from google.cloud import bigquery
 
-from schema.bigquery import load_table_schema
 from schema import figures
+from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
 from writer.sinks import WriteResult

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 MAX_BYTES = 5_000_000_000
 
 
-def _conjuncts(condition: exp.Expression) -> list[exp.Expression]:
+def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
     return list(condition.flatten()) if isinstance(condition, exp.And) else [condition]
 
 
@@ -38,9 +38,9 @@ def _prunes(select: exp.Select) -> bool:
     if where is None:
         return False
     for term in _conjuncts(where.this):
-        if isinstance(term, exp.GTE | exp.GT) and isinstance(term.this, exp.Column) and term.this.name == "receivedAt":
-            if not list(term.expression.find_all(exp.Column)):
-                return True
+        bare = isinstance(term, exp.GTE | exp.GT) and isinstance(term.this, exp.Column)
+        if bare and term.this.name == "receivedAt" and not list(term.expression.find_all(exp.Column)):
+            return True
     return False
 
 

@@ -33,7 +33,9 @@ NOW: Final = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 WINDOW: Final = timedelta(hours=720)
 
 
-def _report(cluster: str, sent: datetime, master: str, nodes: int, *, received: datetime, **extra: Any) -> dict[str, Any]:
+def _report(
+    cluster: str, sent: datetime, master: str, nodes: int, *, received: datetime, **extra: Any
+) -> dict[str, Any]:
     timestamp = str(int(sent.timestamp()))
     return {
         "version": "v1.1.0",
@@ -118,7 +120,7 @@ def test_conflicting_reports_of_unsigned_clusters_give_only_real_figures_in_duck
 
 @pytest.mark.integration
 def test_bigquery_reads_the_same_figures_from_the_table_and_from_its_dedup_view(
-    tmp_path: Path, bq_client: bigquery.Client, bq_dataset: str, bqemu_endpoint: Any
+    bq_client: bigquery.Client, bq_dataset: str, bqemu_endpoint: Any
 ) -> None:
     rows, real = conflicts()
     table_id = f"{bq_dataset}.reports_{uuid.uuid4().hex[:6]}"

@@ -87,7 +87,9 @@ def _add_verified(path: Path, verified: dict[str, bool]) -> None:
     with duckdb.connect(str(path)) as db:
         db.execute("ALTER TABLE reports ADD COLUMN IF NOT EXISTS verified BOOLEAN")
         for cluster, value in verified.items():
-            db.execute("UPDATE reports SET verified = ? WHERE clusterID = ? AND masterVersion = 'v1.31.1'", [value, cluster])
+            db.execute(
+                "UPDATE reports SET verified = ? WHERE clusterID = ? AND masterVersion = 'v1.31.1'", [value, cluster]
+            )
 
 
 def test_verified_and_unverified_clusters_are_counted_and_verified_only_counts_the_signed(tmp_path: Path) -> None:
@@ -119,7 +121,8 @@ def test_older_history_does_not_change_the_answer_for_a_window(fleet: Fleet, fle
     old = make_fleet(400, seed=99)
     shift = timedelta(days=400)
     history = [
-        row | {"receivedAt": (datetime.fromisoformat(row["receivedAt"]) - shift).isoformat()}
+        row
+        | {"receivedAt": (datetime.fromisoformat(row["receivedAt"]) - shift).isoformat()}
         | {"timestamp": str(int(row["timestamp"]) - int(shift.total_seconds()))}
         for row in old.rows
         if "part" not in row

@@ -262,7 +262,7 @@ def expected_document(fleet: Fleet, *, min_clusters: int = 1, top: int = 15) -> 
     }
     for dim in ("provider", "os_image", "architecture", "container_runtime", "kubelet_version"):
         document[f"by_{dim}"] = _listed(folded[dim][0], "key")
-    sizes = {b: (set(), 0) for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000", ">5000")}
+    sizes: Held = {b: (set(), 0) for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000", ">5000")}
     document["cluster_sizes"] = _listed(sizes | folded["size"][0], "key")
     shown_versions = folded["version"][1]
     weekly: Counter[tuple[str, str]] = Counter()

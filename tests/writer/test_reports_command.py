@@ -37,7 +37,14 @@ def test_reports_prints_one_row_per_cluster_with_the_newest_report(tmp_path: Pat
     assert result.returncode == 0, result.stderr
     header, *rows, footer = result.stdout.splitlines()
     assert header.split() == [
-        "clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions", "verified"
+        "clusterID",
+        "receivedAt",
+        "version",
+        "masterVersion",
+        "nodes",
+        "providers",
+        "extensions",
+        "verified",
     ]
     assert [row.split()[0] for row in rows] == ["cluster-a", "cluster-b"]
     assert rows[0].split()[1].startswith("2030-01-01")
