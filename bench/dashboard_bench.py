@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import uuid
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -214,11 +215,53 @@ def _add_history(path: Path, copies: int) -> None:
     print(f"  history added in {time.perf_counter() - started:.0f}s: {total[0] if total else 0:,} reports in all")
 
 
+SCANNED_TWICE: Final = ("clusterID", "reportID", "timestamp", "part", "receivedAt")
+"""Columns both of the query's reads of the table use (counted twice: an upper bound)."""
+NODE_FIELDS: Final = ("cloudProvider", "osImage", "architecture", "containerRuntimeVersion", "kubeletVersion")
+
+
+def _bigquery_bytes(value: Any) -> int:
+    # BigQuery's documented sizes: STRING 2 bytes plus its UTF-8, INT64 and TIMESTAMP 8, BOOL 1, NULL 0.
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, int):
+        return 8
+    return 2 + len(str(value).encode())
+
+
+def view_bytes(report: dict[str, Any]) -> int:
+    """Bytes of ``report`` the adoption query makes BigQuery read (on-demand billing counts these)."""
+    scalars = 2 * sum(_bigquery_bytes(report.get(c)) for c in SCANNED_TWICE) + 8 * 2  # receivedAt, part as set
+    scalars += _bigquery_bytes(report.get("masterVersion")) + 1  # and verified
+    nodes = sum(_bigquery_bytes(node.get(f)) for node in report.get("nodes") or [] for f in NODE_FIELDS)
+    return scalars + nodes
+
+
+def print_view_bytes(count: int) -> None:
+    """Bytes a view reads per report, over the benchmark's fleet, with ids as long as real ones (UUIDs)."""
+    rng = random.Random(23)  # noqa: S311  # a reproducible fleet, not a secret
+    total = 0
+    for c in range(count):
+        size = rng.choice([1, 1, 2, 3, 3, 5, 8, 12, 20, 40]) if rng.random() < 0.99 else rng.randint(50, 1000)
+        report = {
+            "clusterID": str(uuid.UUID(int=rng.getrandbits(128))),
+            "reportID": str(uuid.UUID(int=rng.getrandbits(128))),
+            "timestamp": "1795779062",
+            "masterVersion": rng.choice(VERSIONS),
+            "nodes": _nodes(rng, c, size, rng.choice(PROVIDERS)),
+        }
+        total += view_bytes(report)
+    print(f"  BigQuery bytes a view reads per report (mean of {count:,}, UUID ids): {total / count:,.0f}")
+
+
 def bench_history(folder: Path, clusters: int, per_cluster: int, copies: int, repeat: int) -> bool:
     """The same window read from a file of it alone and from one with ``copies`` times as many older reports."""
     now = datetime.now(UTC)
     window, alone, grown = timedelta(hours=720), folder / "window.duckdb", folder / "history.duckdb"
     print(f"history: {clusters * per_cluster:,} reports in the window, {copies}x as many before it", flush=True)
+    print_view_bytes(clusters)
     build_store(alone, clusters, per_cluster, seed=21, days=29, now=now)
     shutil.copyfile(alone, grown)
     _add_history(grown, copies)
