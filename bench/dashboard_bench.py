@@ -34,9 +34,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
