@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +64,9 @@ def test_iso_weeks_are_counted_from_a_monday() -> None:
     assert iso_week((datetime(2021, 1, 3, tzinfo=UTC) - datetime(1970, 1, 5, tzinfo=UTC)).days // 7) == "2020-W53"
 
 
-def test_a_table_of_the_original_spartakus_counts_reports_by_their_timestamp(tmp_path: Path) -> None:
+def test_a_table_of_the_original_spartakus_counts_reports_by_their_timestamp(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     # The original table has neither reportID, receivedAt nor part; its rows are dated by their timestamp,
     # and a copy (the third row) is known by its cluster and timestamp.
     path = str(tmp_path / "original.duckdb")
@@ -89,9 +92,15 @@ def test_a_table_of_the_original_spartakus_counts_reports_by_their_timestamp(tmp
                 [str(int(sent.timestamp())), cluster, master, nodes],
             )
 
-    document = adoption(DuckDbStore(path), window=timedelta(days=30), now=now, min_clusters=1)
+    with caplog.at_level(logging.WARNING, logger="dashboard"):
+        document = adoption(DuckDbStore(path), window=timedelta(days=30), now=now, min_clusters=1)
+        adoption(DuckDbStore(path), window=timedelta(days=30), now=now, min_clusters=1)
 
     assert (document["clusters"], document["nodes"]) == (1, 2)
+    # One line, once: such a table is read whole on every view.
+    assert [r.getMessage() for r in caplog.records if "receivedAt" in r.getMessage()] == [
+        "the table has no receivedAt column: every view reads all of it (a writer adds the column)"
+    ]
     assert document["by_version"] == [{"version": "1.31", "clusters": 1, "nodes": 2}]
     assert document["by_provider"] == [{"key": "aws", "clusters": 1, "nodes": 2}]
     assert document["by_kubelet_version"] == [{"key": "unknown", "clusters": 1, "nodes": 2}]
