@@ -6,12 +6,11 @@ cluster's latest report are comes from ``schema.figures``, shared with
 
 - only rows received since ``start`` are read, and the receive time is compared
   directly (``"receivedAt" >= <constant>``), so that BigQuery prunes the
-  partitions outside the window and DuckDB skips their row groups; a report
-  counts in the window when its ``timestamp`` is in it too (a copy of an old
-  report received again does not count); a table without ``receivedAt`` (the
-  original Spartakus table) is read whole and dated by ``timestamp``;
+  partitions outside the window and DuckDB skips their row groups; a table
+  without ``receivedAt`` (the original Spartakus table) is read whole and dated
+  by ``timestamp``;
 - copies of one report (one row per cluster, report id and part) count once,
-  the first received; a cluster counts with its latest report, with every row
+  the first received in the window; a cluster counts with its latest report in the window, with every row
   (part) of it, so a split report counts once with all of its nodes;
 - ``version`` is the minor version (``v1.31.1-gke.1`` → ``1.31``), else ``unknown``; every label is cut to
   ``LABEL_MAX`` characters;
@@ -179,12 +178,14 @@ def _timestamp(moment: datetime) -> exp.Expr:
 
 
 def _in_window(columns: Collection[str], start: datetime, *, verified_only: bool) -> exp.Expr:
-    """Rows received since ``start`` and sent since then: the receive time is compared bare, for partition pruning."""
-    sent = sqlglot.parse_one(_SENT, read="duckdb")
-    condition: exp.Expr = exp.GTE(this=sent, expression=exp.Literal.number(int(start.timestamp())))
+    """Rows received since ``start``: the receive time is compared bare, for partition pruning (a table without
+    ``receivedAt`` by its ``timestamp``)."""
+    condition: exp.Expr
     if "receivedAt" in columns:
-        received = exp.GTE(this=exp.column("receivedAt", quoted=True), expression=_timestamp(start))
-        condition = exp.and_(received, condition)
+        condition = exp.GTE(this=exp.column("receivedAt", quoted=True), expression=_timestamp(start))
+    else:
+        sent = sqlglot.parse_one(_SENT, read="duckdb")
+        condition = exp.GTE(this=sent, expression=exp.Literal.number(int(start.timestamp())))
     if verified_only:
         verified = exp.column("verified", quoted=True) if "verified" in columns else exp.false()
         condition = exp.and_(condition, exp.Is(this=verified, expression=exp.true()))

@@ -143,11 +143,14 @@ def test_bigquery_reads_the_same_figures_from_the_table_and_from_its_dedup_view(
 
 
 def test_reports_the_dashboard_and_the_dedup_view_agree_on_the_fleet(fleet: Fleet, fleet_db: Path) -> None:
-    # spartakus reports has no window: it shows clusters that reported before it too, with their latest report.
+    # spartakus reports has no window: it shows clusters that reported before it too, with their latest report;
+    # where the window holds a cluster's newest report, both show that one.
     listed = _picks(latest_reports(str(fleet_db)))
     chosen = {cluster: (sent.master_version or "", len(sent.nodes)) for cluster, sent in fleet.latest.items()}
+    newest = {c for c, sent in fleet.latest.items() if sent.sent >= fleet.now - fleet.window}
     document = adoption(DuckDbStore(str(fleet_db)), window=fleet.window, now=fleet.now, min_clusters=1)
 
-    assert {cluster: listed[cluster] for cluster in chosen} == chosen
+    assert len(newest) > 250
+    assert {cluster: listed[cluster] for cluster in newest} == {cluster: chosen[cluster] for cluster in newest}
     assert _duckdb_view_picks(fleet_db) == listed
     assert (document["clusters"], document["nodes"]) == (len(chosen), sum(n for _, n in chosen.values()))

@@ -2,13 +2,14 @@
 
 Each cluster gets a history of reports at chosen times, each with chosen facts
 (version, nodes and their providers, images, runtimes). The expected figures
-come from those choices (the last report in the window of each cluster, the
-label each raw value stands for), not from the stored rows, so they are
-independent of the query under test. The stored rows add what must not
-change the figures: copies of reports received again later, reports before
-the window, a report split over several rows (and a copy of one of its rows),
-reports without a ``reportID``, and a copy of an old report received inside
-the window.
+come from those choices (the report with the newest timestamp among those
+that arrived in the window, the label each raw value stands for), not from
+the stored rows, so they are independent of the query under test. The stored
+rows add what must not change the figures: copies of reports received again
+later, reports before the window, a report split over several rows (and a
+copy of one of its rows), reports without a ``reportID``; and a copy of an old
+report received inside the window, which counts only where no newer report
+arrived.
 """
 
 from __future__ import annotations
@@ -163,36 +164,55 @@ def make_fleet(clusters: int = 300, *, seed: int = 15) -> Fleet:
             _report(rng, cluster_id, sent, sizes.get(index, rng.choice(SIZES)), with_id=rng.random() < 0.8)
             for sent in _history(rng, start, outside_only=outside_only)
         ]
-        _store_history(rng, fleet, reports, split=index == 2)
-        in_window = [r for r in reports if r.sent >= start]
-        if in_window:
-            fleet.latest[cluster_id] = in_window[-1]
-            fleet.first_seen[cluster_id] = in_window[0].sent
-        last_in_week: dict[str, Sent] = {}
-        for report in in_window:
-            year, week, _ = report.sent.isocalendar()
-            last_in_week[f"{year}-W{week:02d}"] = report
-        fleet.weekly.update((week, report.version_label) for week, report in last_in_week.items())
+        arrivals = _store_history(rng, fleet, reports, split=index == 2)
+        _choose(fleet, cluster_id, arrivals, start)
     return fleet
 
 
-def _store_history(rng: random.Random, fleet: Fleet, reports: list[Sent], *, split: bool) -> None:
-    """Rows for one cluster's reports, plus later copies."""
+def _choose(fleet: Fleet, cluster_id: str, arrivals: list[tuple[Sent, datetime]], start: datetime) -> None:
+    """The rule, applied to what arrived in the window: each report at its first arrival there, the newest sent."""
+    first: dict[int, tuple[Sent, datetime]] = {}
+    for report, received in arrivals:
+        if received >= start and (id(report) not in first or received < first[id(report)][1]):
+            first[id(report)] = (report, received)
+    if not first:
+        return
+    in_window = sorted(first.values(), key=lambda arrival: (arrival[0].sent, -arrival[1].timestamp()))
+    fleet.latest[cluster_id] = in_window[-1][0]
+    fleet.first_seen[cluster_id] = min(received for _, received in in_window)
+    last_in_week: dict[str, Sent] = {}
+    for report, received in in_window:  # oldest sent first: the newest of a week comes last
+        year, week, _ = received.isocalendar()
+        last_in_week[f"{year}-W{week:02d}"] = report
+    fleet.weekly.update((week, report.version_label) for week, report in last_in_week.items())
+
+
+def _store_history(
+    rng: random.Random, fleet: Fleet, reports: list[Sent], *, split: bool
+) -> list[tuple[Sent, datetime]]:
+    """Rows for one cluster's reports, plus later copies; returns each row's report and receive time."""
+    arrivals: list[tuple[Sent, datetime]] = []
     for position, report in enumerate(reports):
         received = report.sent
         latest = position == len(reports) - 1
         if split and latest:
             fleet.split_report_id = report.report_id or ""
             _store_split(fleet, report, received)
+            arrivals.append((report, received))
             continue
         fleet.rows.append(row(report, received=received))
+        arrivals.append((report, received))
         if rng.random() < 0.2:
-            # A redelivered copy; one of an older report may arrive after the latest one (and must not win).
+            # A copy received again; one of an older report may arrive after the latest one (and must not win).
             again = (reports[-1].sent if not latest else report.sent) + timedelta(minutes=rng.randint(1, 90))
             fleet.rows.append(row(report, received=again))
+            arrivals.append((report, again))
         if report.sent < fleet.now - fleet.window and rng.random() < 0.1:
-            # A copy of a report from before the window that arrives inside it: the first copy decides.
+            # A copy of a report from before the window that arrives inside it (a POST retried days later): inside
+            # the window it is that report's first arrival, and it counts as such, unless a newer report is there.
             fleet.rows.append(row(report, received=fleet.now - timedelta(days=1)))
+            arrivals.append((report, fleet.now - timedelta(days=1)))
+    return arrivals
 
 
 def _store_split(fleet: Fleet, report: Sent, received: datetime) -> None:
