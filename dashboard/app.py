@@ -6,9 +6,10 @@
 
 Each request to ``/api/adoption`` reads the store on a worker thread, so a
 slow store never blocks the page's assets. One read runs at a time, and an
-answer younger than ``FRESH_SECONDS`` is served again: many people opening
-the page cost the store (and a DuckDB writer, which lets go of its file for
-every read) one query every few seconds at most. Requests are logged as JSON lines
+answer younger than ``refresh`` seconds (``--refresh``) is served again: many
+people opening the page cost the store (BigQuery bills each query; a DuckDB
+writer lets go of its file for every read) one query per refresh at most. A
+read that fails serves the last good answer; only before the first is it 503. Requests are logged as JSON lines
 without the client address.
 """
 
@@ -22,7 +23,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
 from typing import Any, Final
 
-from dashboard.adoption import adoption
+from dashboard.adoption import MIN_CLUSTERS, adoption
 from dashboard.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dashboard.metrics import DashboardMetrics
 from dashboard.page import ASSETS, asset, served_page
@@ -36,7 +37,8 @@ Send = Callable[[Message], Awaitable[None]]
 JSON: Final = "application/json"
 HTML: Final = "text/html; charset=utf-8"
 RETRY_AFTER_SECONDS: Final = 5
-FRESH_SECONDS: Final = 2.0
+FRESH_SECONDS: Final = 10.0
+"""How long an answer is served again unless told (``--refresh``; the CLI's default depends on the store)."""
 SECURITY_HEADERS: Final = [
     # Everything the page needs comes from this origin; the policy makes any other request fail loudly.
     (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"),
@@ -49,9 +51,21 @@ log = logging.getLogger("dashboard.access")
 class DashboardApp:
     """The ASGI application over one store."""
 
-    def __init__(self, *, store: Store, window: timedelta, metrics: DashboardMetrics | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        window: timedelta,
+        metrics: DashboardMetrics | None = None,
+        refresh: float = FRESH_SECONDS,
+        min_clusters: int = MIN_CLUSTERS,
+        verified_only: bool = False,
+    ) -> None:
         self._store = store
         self._window = window
+        self._refresh = refresh
+        self._min_clusters = min_clusters
+        self._verified_only = verified_only
         self._page = served_page()
         self.metrics = metrics or DashboardMetrics()
         self._reading = asyncio.Lock()
@@ -106,15 +120,28 @@ class DashboardApp:
 
     async def _adoption(self) -> tuple[int, str, bytes]:
         async with self._reading:
-            if self._last is not None and time.monotonic() - self._last[0] < FRESH_SECONDS:
+            if self._last is not None and time.monotonic() - self._last[0] < self._refresh:
                 return 200, JSON, self._last[1]
             started = time.monotonic()
+            billed = self._store.bytes_billed
             try:
-                data = await asyncio.to_thread(adoption, self._store, window=self._window)
+                data = await asyncio.to_thread(
+                    adoption,
+                    self._store,
+                    window=self._window,
+                    min_clusters=self._min_clusters,
+                    verified_only=self._verified_only,
+                )
             except StoreError as e:
                 self.metrics.store_errors.inc()
                 log.warning("store unavailable", extra={"store": self._store.description, "error": str(e)})
+                if self._last is not None:
+                    # Tried again at the next refresh; meanwhile the last good answer stands.
+                    self._last = (time.monotonic(), self._last[1])
+                    return 200, JSON, self._last[1]
                 return _error(503, str(e))
+            finally:
+                self.metrics.bytes_billed.inc(max(0, self._store.bytes_billed - billed))
             self.metrics.query_seconds.observe(time.monotonic() - started)
             body = json.dumps(data, separators=(",", ":")).encode()
             self._last = (time.monotonic(), body)

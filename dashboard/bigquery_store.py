@@ -21,6 +21,8 @@ from dashboard.query import Dialect
 from dashboard.store import Row, SqlFor, StoreConfigError, StoreError
 
 TIMEOUT: Final = 60.0
+MAX_BYTES_BILLED: Final = 100_000_000_000
+"""What a job may bill when the caller names no bound (``--max-bytes-billed`` sets it)."""
 RETRY: Final = Retry(deadline=TIMEOUT)
 """The client retries transient errors itself, within the time a page may wait."""
 _ERRORS: Final = (google_errors.GoogleAPIError, requests.exceptions.RequestException, GoogleAuthError, OSError)
@@ -45,11 +47,22 @@ class BigQueryStore:
 
     dialect: Dialect = "bigquery"
 
-    def __init__(self, table: str, *, emulator_host: str | None = None, client: bigquery.Client | None = None) -> None:
-        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set."""
+    def __init__(
+        self,
+        table: str,
+        *,
+        emulator_host: str | None = None,
+        client: bigquery.Client | None = None,
+        max_bytes_billed: int | None = None,
+    ) -> None:
+        """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set;
+        ``max_bytes_billed`` is each query job's ``maximumBytesBilled`` (BigQuery refuses a job that would bill more).
+        """
         self.table = table
         self.description = f"bigquery://{table}"
+        self.bytes_billed = 0
         self._client = client or _client(table.split(".", maxsplit=1)[0], emulator_host)
+        self._max_bytes_billed = max_bytes_billed or MAX_BYTES_BILLED
 
     def query(self, sql_for: SqlFor) -> list[Row]:
         """The rows of ``sql_for(table, columns)``.
@@ -59,7 +72,13 @@ class BigQueryStore:
         """
         try:
             columns = {field.name for field in self._client.get_table(self.table, retry=RETRY, timeout=TIMEOUT).schema}
-            job = self._client.query(sql_for(self.table, columns), retry=RETRY, timeout=TIMEOUT, job_retry=None)
-            return [tuple(row.values()) for row in job.result(retry=RETRY, timeout=TIMEOUT)]
+            # The result cache answers a repeated query for free while the table is unchanged.
+            config = bigquery.QueryJobConfig(maximum_bytes_billed=self._max_bytes_billed, use_query_cache=True)
+            job = self._client.query(
+                sql_for(self.table, columns), job_config=config, retry=RETRY, timeout=TIMEOUT, job_retry=None
+            )
+            rows = [tuple(row.values()) for row in job.result(retry=RETRY, timeout=TIMEOUT)]
         except _ERRORS as e:
             raise StoreError(f"cannot read {self.table} from BigQuery: {e}") from e
+        self.bytes_billed += job.total_bytes_billed or 0
+        return rows

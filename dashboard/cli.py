@@ -25,7 +25,9 @@ def write_page(store: Store, settings: DashboardSettings) -> int:
     """Write the self-contained page to ``settings.out``; returns the exit code."""
     assert settings.out is not None  # noqa: S101  # the caller checked
     try:
-        data = adoption(store, window=settings.window)
+        data = adoption(
+            store, window=settings.window, min_clusters=settings.min_clusters, verified_only=settings.verified_only
+        )
     except StoreError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_FAILURE
@@ -46,7 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exit_config_error(PROG, e)
     configure_logging(settings.log_level.upper())
     try:
-        store = open_store(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
+        store = open_store(
+            settings.database,
+            emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
+            max_bytes_billed=settings.max_bytes_billed,
+        )
     except StoreConfigError as e:
         return exit_config_error(PROG, ConfigError(str(e)))
     if settings.out is not None:

@@ -26,6 +26,8 @@ class DuckDbStore:
     """The ``reports`` table of one DuckDB file, opened read-only for each query."""
 
     dialect: Dialect = "duckdb"
+    bytes_billed: int = 0
+    """A local file bills nothing."""
 
     def __init__(self, path: str, *, open_timeout: float = OPEN_TIMEOUT) -> None:
         self.path = path

@@ -29,9 +29,14 @@ class DashboardMetrics:
             buckets=QUERY_BUCKETS,
             registry=self.registry,
         )
+        self.bytes_billed = Counter(
+            "spartakus_dashboard_bytes_billed",
+            "Bytes BigQuery billed for the dashboard's queries (0 for DuckDB).",
+            registry=self.registry,
+        )
         self.store_errors = Counter(
             "spartakus_dashboard_store_errors",
-            "Reads of the store that failed (answered 503).",
+            "Reads of the store that failed (answered with the last good answer, or 503 before the first).",
             registry=self.registry,
         )
 

@@ -43,6 +43,18 @@ def served_page() -> bytes:
     return _template().replace("<!--STYLE-->", style).replace("<!--SCRIPTS-->", scripts).encode()
 
 
+_JSON_IN_HTML: Final = str.maketrans(
+    {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+)
+"""Escapes that keep JSON inside ``<script>`` inert: no ``</script>``, ``<!--`` or entity can form, and JavaScript
+reads the two line separators inside strings (JSON allows them raw) the same on every engine."""
+
+
+def embedded_json(data: Any) -> str:
+    """``data`` as JSON that is safe inside an HTML ``<script>`` element, whatever its strings hold."""
+    return json.dumps(data, separators=(",", ":")).translate(_JSON_IN_HTML)
+
+
 def _script(text: str) -> str:
     # Inside <script>, only "</script" (any case) ends the element early; "<\/" means the same to JavaScript.
     return "<script>" + text.replace("</", "<\\/") + "</script>"
@@ -51,7 +63,7 @@ def _script(text: str) -> str:
 def standalone_page(data: dict[str, Any]) -> bytes:
     """One HTML file with the styles, the scripts and ``data`` inlined: it opens anywhere, offline."""
     style = "<style>" + asset("dashboard.css").decode() + "</style>"
-    payload = "window.SPARTAKUS_ADOPTION = " + json.dumps(data, separators=(",", ":")) + ";"
+    payload = "window.SPARTAKUS_ADOPTION = " + embedded_json(data) + ";"
     scripts = "\n".join(
         _script(text) for text in (asset("chart.umd.min.js").decode(), payload, asset("dashboard.js").decode())
     )

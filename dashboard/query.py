@@ -1,58 +1,79 @@
 """The one adoption query, written once in DuckDB's dialect and transpiled to BigQuery's by sqlglot.
 
-The data rules, identical for both stores:
+The data rules, identical for both stores (what a report's copies and a
+cluster's latest report are comes from ``schema.figures``, shared with
+``spartakus reports`` and the writers' dedup views):
 
-- duplicates go as in the dedup view: one row per (report id, part), the first
-  received; a report without a ``reportID`` is known by ``clusterID/timestamp``;
-- a cluster counts when it has a report received since ``:start``; its latest
-  such report (by receive time, then timestamp) represents it, with every row
-  (part) of that report, so a split report counts once with all of its nodes;
-  a row whose ``part`` is NULL is an ordinary report;
-- a row from a table without ``receivedAt`` (the original Spartakus table)
-  counts as received at its ``timestamp``;
-- ``version`` is the minor version (``v1.31.1-gke.1`` → ``1.31``), else ``unknown``.
+- only rows received since ``start`` are read, and the receive time is compared
+  directly (``"receivedAt" >= <constant>``), so that BigQuery prunes the
+  partitions outside the window and DuckDB skips their row groups; a table
+  without ``receivedAt`` (the original Spartakus table) is read whole and dated
+  by ``timestamp``;
+- copies of one report (one row per cluster, report id and part) count once,
+  the first received in the window; a cluster counts with its latest report in the window, with every row
+  (part) of it, so a split report counts once with all of its nodes;
+- ``version`` is the minor version (``v1.31.1-gke.1`` → ``1.31``), else ``unknown``; every label is cut to
+  ``LABEL_MAX`` characters;
+- in every list, a key held by fewer than ``min_clusters`` clusters, or past the ``top`` keys, is counted under
+  ``other`` (each cluster once).
 
-The query answers with rows ``(dim, key, week, clusters, nodes)``; ``dashboard.adoption``
+The query answers with rows ``(dim, key, period, clusters, nodes)``; ``dashboard.adoption``
 turns them into the JSON document. Optional columns an older table lacks
-(``reportID``, ``receivedAt``, ``part``) are read as NULL.
+(``reportID``, ``receivedAt``, ``part``, ``verified``) are read as NULL.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final, Literal
 
 import sqlglot
 from sqlglot import exp
 
+from schema import figures
+
 Dialect = Literal["duckdb", "bigquery"]
 
 MINOR_PATTERN: Final = "'^v?([0-9]+[.][0-9]+)'"
-OPTIONAL_COLUMNS: Final = {"reportID": "VARCHAR", "receivedAt": "TIMESTAMPTZ", "part": "BIGINT"}
+LABEL_MAX: Final = 64
+"""Characters of a label the document shows: free text a cluster sent cannot make the answer large."""
+OPTIONAL_COLUMNS: Final = {"reportID": "VARCHAR", "receivedAt": "TIMESTAMPTZ", "part": "BIGINT", "verified": "BOOLEAN"}
+OTHER: Final = "other"
+
+log = logging.getLogger("dashboard")
+_warned: set[str] = set()
+
+
+def warn_unpruned(store: str, columns: Collection[str]) -> None:
+    """Say once per store that a table without ``receivedAt`` (the original Spartakus table) is read whole."""
+    if "receivedAt" not in columns and store not in _warned:
+        _warned.add(store)
+        log.warning(
+            "the table has no receivedAt column: every view reads all of it (a writer adds the column)",
+            extra={"store": store},
+        )
 
 
 def _minor(column: str) -> str:
-    return f"coalesce(nullif(regexp_extract({column}, {MINOR_PATTERN}, 1), ''), 'unknown')"
+    return f"coalesce(nullif(substr(regexp_extract({column}, {MINOR_PATTERN}, 1), 1, {LABEL_MAX}), ''), 'unknown')"
 
 
 def _known(column: str) -> str:
-    return f"coalesce(nullif({column}, ''), 'unknown')"
+    return f"coalesce(nullif(substr({column}, 1, {LABEL_MAX}), ''), 'unknown')"
 
 
-_LATEST_FIRST: Final = "ORDER BY received_at DESC, sent DESC, report_key DESC"
+_KEY: Final = figures.report_key(report_id=":report_id", cluster_id='"clusterID"', timestamp='"timestamp"')
+_SENT: Final = figures.sent_seconds('"timestamp"', "duckdb")
+_LATEST_FIRST: Final = "ORDER BY " + figures.latest_order(sent="sent", received_at="received_at", key="report_key")
 _WEEK: Final = "CAST(floor(date_diff('day', DATE '1970-01-05', CAST(received_at AS DATE)) / 7) AS BIGINT)"
 """Weeks since Monday 1970-01-05: an ISO week (Monday to Sunday, UTC) as a number."""
+_DAY: Final = "date_diff('day', DATE '1970-01-01', CAST(first_seen AS DATE))"
 _SIZE: Final = """CASE
     WHEN node_count = 0 THEN '0' WHEN node_count = 1 THEN '1' WHEN node_count <= 5 THEN '2-5'
     WHEN node_count <= 20 THEN '6-20' WHEN node_count <= 100 THEN '21-100' WHEN node_count <= 1000 THEN '101-1000'
     WHEN node_count <= 5000 THEN '1001-5000' ELSE '>5000' END"""
-
-
-_REPORT_KEY: Final = """coalesce(:report_id, "clusterID" || '/' || "timestamp")"""
-"""What tells reports apart: the report id, or for a report without one, its cluster and timestamp."""
-_RECEIVED_AT: Final = """coalesce(:received_at, to_timestamp(TRY_CAST("timestamp" AS BIGINT)))"""
-"""When a row arrived; a row of the original table, which has no ``receivedAt``, by its ``timestamp``."""
 _PART_KEY: Final = "coalesce(:part, -1)"
 """The part of a split report; -1 for an ordinary report (NULL ``part``), so that joins can match it."""
 _NODE_KEYS: Final = f"""[
@@ -63,95 +84,166 @@ _NODE_KEYS: Final = f"""[
     {{'dim': 'kubelet_version', 'key': {_minor("n.kubelet")}}}
 ]"""
 
-# Built from this module's constants only. What keeps it fast at scale: windows and sorts see only narrow rows
-# (copies are folded by grouping and counted); the nodes, the bulk of the data, are unnested once, straight from the
-# table (so DuckDB reads only the node fields used, and no CTE holding them is materialised), only for the chosen
-# reports (every copy of a chosen report arrived inside the window, so the scan can skip older rows), and grouped at
-# once by their facts, as the nodes of a cluster are mostly alike. Every copy of a report
-# (or of one part of a split report) carries the same nodes, so a group's count divided by the number of copies is
-# its number of nodes. Every subquery filters on row_number() instead of QUALIFY, which BigQuery accepts only beside
-# a WHERE, GROUP BY or HAVING.
+# Built from this module's constants only. What keeps it fast at scale: only the window's rows are read (both scans
+# of the table carry the same direct predicate); windows and sorts see only narrow rows; the nodes, the bulk of the
+# data, are unnested once, straight from the table, only for the chosen copies of the chosen reports, and grouped at
+# once by their facts. Copies of one message share their receive time and their nodes, so a group's count divided
+# by the number of copies is its number of nodes. Every subquery filters on row_number() instead of QUALIFY, which
+# BigQuery accepts only beside a WHERE, GROUP BY or HAVING.
 ADOPTION_SQL: Final = f"""
 WITH src AS (
-    SELECT "clusterID" AS cluster_id, {_REPORT_KEY} AS report_key,
-           {_RECEIVED_AT} AS received_at,
-           "timestamp" AS sent, {_PART_KEY} AS part_key, "masterVersion" AS master_version
-    FROM reports
-), stored AS (
-    SELECT cluster_id, report_key, part_key, min(received_at) AS received_at, max(sent) AS sent,
-           max(master_version) AS master_version, count(*) AS copies
+    SELECT "clusterID" AS cluster_id, {_KEY} AS report_key, {_PART_KEY} AS part_key, :received_at AS received_at,
+           {_SENT} AS sent, "masterVersion" AS master_version, :verified AS verified
+    FROM reports WHERE :in_window
+), firsts AS (
+    SELECT cluster_id, report_key, part_key, min(received_at) AS received_at
     FROM src GROUP BY cluster_id, report_key, part_key
+), stored AS (
+    SELECT s.cluster_id, s.report_key, s.part_key, s.received_at, min(s.sent) AS sent,
+           min(s.master_version) AS master_version, coalesce(bool_and(s.verified), false) AS verified,
+           count(*) AS copies
+    FROM src AS s JOIN firsts AS f ON s.cluster_id = f.cluster_id AND s.report_key = f.report_key
+        AND s.part_key = f.part_key AND s.received_at = f.received_at
+    GROUP BY s.cluster_id, s.report_key, s.part_key, s.received_at
 ), recent AS (
-    SELECT cluster_id, report_key, received_at, sent, {_minor("master_version")} AS version
-    FROM stored WHERE received_at >= :start
+    SELECT cluster_id, report_key, part_key, received_at, sent, verified, copies, {_minor("master_version")} AS version
+    FROM stored WHERE :eligible AND sent <= :horizon
 ), chosen AS (
-    SELECT cluster_id, report_key, version FROM (
-        SELECT cluster_id, report_key, version,
+    SELECT cluster_id, report_key, version, verified FROM (
+        SELECT cluster_id, report_key, version, verified,
                row_number() OVER (PARTITION BY cluster_id {_LATEST_FIRST}) AS rank
         FROM recent
     ) AS ranked WHERE rank = 1
+), chosen_parts AS (
+    SELECT r.cluster_id, r.report_key, r.part_key, r.received_at, r.copies
+    FROM recent AS r JOIN chosen AS c ON r.cluster_id = c.cluster_id AND r.report_key = c.report_key
 ), node_rows AS (
-    SELECT s.cluster_id, s.report_key, s.part_key, n.cloudProvider AS provider, n.osImage AS os_image,
+    SELECT s.cluster_id, s.report_key, s.part_key, p.copies, n.cloudProvider AS provider, n.osImage AS os_image,
            n.architecture AS architecture, string_split(n.containerRuntimeVersion, '://')[1] AS runtime,
            n.kubeletVersion AS kubelet, count(*) AS copied_nodes
     FROM (
-        SELECT "clusterID" AS cluster_id, {_REPORT_KEY} AS report_key, {_PART_KEY} AS part_key, nodes FROM reports
-        WHERE {_RECEIVED_AT} >= :start
+        SELECT "clusterID" AS cluster_id, {_KEY} AS report_key, {_PART_KEY} AS part_key,
+               :received_at AS received_at, nodes
+        FROM reports WHERE :in_window
     ) AS s
-    JOIN chosen AS c ON s.cluster_id = c.cluster_id AND s.report_key = c.report_key
+    JOIN chosen_parts AS p ON s.cluster_id = p.cluster_id AND s.report_key = p.report_key
+        AND s.part_key = p.part_key AND s.received_at = p.received_at
     CROSS JOIN UNNEST(s.nodes) AS t(n)
-    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-), node_groups AS (
-    SELECT n.*, CAST(n.copied_nodes / s.copies AS BIGINT) AS nodes FROM node_rows AS n JOIN stored AS s
-    ON n.cluster_id = s.cluster_id AND n.report_key = s.report_key AND n.part_key = s.part_key
+    GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9
 ), node_keys AS (
-    SELECT n.cluster_id, k.dim, k.key, sum(n.nodes) AS nodes
-    FROM node_groups AS n CROSS JOIN UNNEST({_NODE_KEYS}) AS u(k)
+    SELECT n.cluster_id, k.dim, k.key, sum(CAST(n.copied_nodes / n.copies AS BIGINT)) AS nodes
+    FROM node_rows AS n CROSS JOIN UNNEST({_NODE_KEYS}) AS u(k)
     GROUP BY n.cluster_id, k.dim, k.key
 ), clusters AS (
-    SELECT c.cluster_id, c.version, coalesce(p.nodes, 0) AS node_count FROM chosen AS c LEFT JOIN (
-        SELECT cluster_id, sum(nodes) AS nodes FROM node_groups GROUP BY cluster_id
+    SELECT c.cluster_id, c.version, c.verified, coalesce(p.nodes, 0) AS node_count FROM chosen AS c LEFT JOIN (
+        SELECT cluster_id, sum(nodes) AS nodes FROM node_keys WHERE dim = 'provider' GROUP BY cluster_id
     ) AS p ON c.cluster_id = p.cluster_id
+), keyed AS (
+    SELECT cluster_id, dim, key, nodes FROM node_keys
+    UNION ALL SELECT cluster_id, 'version', version, node_count FROM clusters
+    UNION ALL SELECT cluster_id, 'size', {_SIZE}, node_count FROM clusters
+), shown AS (
+    SELECT dim, key FROM (
+        SELECT dim, key, clusters, row_number() OVER (PARTITION BY dim ORDER BY clusters DESC, key) AS rank
+        FROM (SELECT dim, key, count(*) AS clusters FROM keyed GROUP BY dim, key) AS sized
+    ) AS ranked WHERE clusters >= :min_clusters AND rank <= :top
+), folded AS (
+    SELECT k.cluster_id, k.dim, coalesce(s.key, '{OTHER}') AS key, k.nodes
+    FROM keyed AS k LEFT JOIN shown AS s ON k.dim = s.dim AND k.key = s.key
 ), dated AS (
     SELECT cluster_id, report_key, received_at, sent, version, {_WEEK} AS week FROM recent
 ), weekly AS (
     SELECT week, version FROM (
         SELECT week, version, row_number() OVER (PARTITION BY cluster_id, week {_LATEST_FIRST}) AS rank FROM dated
     ) AS ranked WHERE rank = 1
+), first_seen AS (
+    SELECT cluster_id, min(received_at) AS first_seen FROM recent GROUP BY cluster_id
 )
-SELECT 'total' AS dim, '' AS key, CAST(NULL AS BIGINT) AS week, count(*) AS clusters, sum(node_count) AS nodes
+SELECT 'total' AS dim, '' AS key, CAST(NULL AS BIGINT) AS period, count(*) AS clusters, sum(node_count) AS nodes
 FROM clusters
-UNION ALL SELECT 'version', version, CAST(NULL AS BIGINT), count(*), sum(node_count) FROM clusters GROUP BY 2
-UNION ALL SELECT 'size', {_SIZE}, CAST(NULL AS BIGINT), count(*), sum(node_count) FROM clusters GROUP BY 2
-UNION ALL SELECT dim, key, CAST(NULL AS BIGINT), count(*), sum(nodes) FROM node_keys GROUP BY dim, key
-UNION ALL SELECT 'weekly', version, week, count(*), CAST(NULL AS BIGINT) FROM weekly GROUP BY 2, 3
+UNION ALL SELECT 'verified', CASE WHEN verified THEN 'verified' ELSE 'unverified' END, CAST(NULL AS BIGINT),
+    count(*), sum(node_count) FROM clusters GROUP BY 2
+UNION ALL SELECT dim, key, CAST(NULL AS BIGINT), count(DISTINCT cluster_id), sum(nodes) FROM folded GROUP BY dim, key
+UNION ALL SELECT 'weekly', coalesce(s.key, '{OTHER}'), w.week, count(*), CAST(NULL AS BIGINT)
+    FROM weekly AS w LEFT JOIN shown AS s ON s.dim = 'version' AND s.key = w.version GROUP BY 2, 3
+UNION ALL SELECT 'new', '', {_DAY}, count(*), CAST(NULL AS BIGINT) FROM first_seen GROUP BY 3
 """  # noqa: S608
 
 
 _PARSED: Final = sqlglot.parse_one(ADOPTION_SQL, read="duckdb")
 
 
-def adoption_sql(*, dialect: Dialect, table: str, columns: Collection[str], start: datetime) -> str:
+def _timestamp(moment: datetime) -> exp.Expr:
+    return exp.cast(exp.Literal.string(moment.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
+
+
+def _in_window(columns: Collection[str], start: datetime, *, verified_only: bool) -> exp.Expr:
+    """Rows received since ``start``: the receive time is compared bare, for partition pruning (a table without
+    ``receivedAt`` by its ``timestamp``)."""
+    condition: exp.Expr
+    if "receivedAt" in columns:
+        condition = exp.GTE(this=exp.column("receivedAt", quoted=True), expression=_timestamp(start))
+    else:
+        sent = sqlglot.parse_one(_SENT, read="duckdb")
+        condition = exp.GTE(this=sent, expression=exp.Literal.number(int(start.timestamp())))
+    if verified_only:
+        verified = exp.column("verified", quoted=True) if "verified" in columns else exp.false()
+        condition = exp.and_(condition, exp.Is(this=verified, expression=exp.true()))
+    return condition
+
+
+def _optional(columns: Collection[str]) -> dict[str, exp.Expr]:
+    """The optional columns, as themselves or as a typed NULL when the table lacks them."""
+    names = {"report_id": "reportID", "part": "part", "verified": "verified"}
+    values: dict[str, exp.Expr] = {
+        name: exp.column(column, quoted=True)
+        if column in columns
+        else exp.cast(exp.null(), exp.DataType.build(OPTIONAL_COLUMNS[column], dialect="duckdb"))
+        for name, column in names.items()
+    }
+    # A row of the original table, which has no receivedAt, arrived (as far as anyone knows) when it was sent.
+    values["received_at"] = (
+        exp.column("receivedAt", quoted=True)
+        if "receivedAt" in columns
+        else sqlglot.parse_one(f"to_timestamp({_SENT})", read="duckdb")
+    )
+    return values
+
+
+def adoption_sql(
+    *,
+    dialect: Dialect,
+    table: str,
+    columns: Collection[str],
+    start: datetime,
+    end: datetime | None = None,
+    min_clusters: int = 1,
+    top: int = 1_000_000,
+    verified_only: bool = False,
+) -> str:
     """The adoption query for ``dialect``, reading ``table``, counting reports received since ``start``.
 
     ``table`` is ``reports`` for DuckDB or ``project.dataset.table`` for BigQuery; ``columns`` are the
     table's column names, so that optional ones it lacks read as NULL; ``start`` must be timezone-aware.
+    ``end`` (default: now) bounds the timestamps a report may claim, with ``schema.figures``' skew.
+    A key of a list held by fewer than ``min_clusters`` clusters, or beyond the ``top`` keys, counts as ``other``;
+    ``verified_only`` counts only verified reports.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    optional = {
-        "report_id": "reportID",
-        "received_at": "receivedAt",
-        "part": "part",
-    }
-    values: dict[str, exp.Expression] = {
-        name: exp.column(column, quoted=True)
-        if column in columns
-        else exp.cast(exp.null(), exp.DataType.build(OPTIONAL_COLUMNS[column], dialect="duckdb"))
-        for name, column in optional.items()
-    }
-    values["start"] = exp.cast(exp.Literal.string(start.isoformat()), exp.DataType.build("TIMESTAMPTZ"))
-    query = exp.replace_placeholders(_PARSED.copy(), **values)
+    values = _optional(columns)
+    values["in_window"] = _in_window(columns, start, verified_only=verified_only)
+    horizon = int((end or datetime.now(UTC)).timestamp()) + figures.FUTURE_SKEW_SECONDS
+    # Written in the target dialect by schema.figures itself: sqlglot has no BigQuery form of DuckDB's epoch().
+    eligible = figures.eligible(sent="sent", received_at="received_at", dialect=dialect)
+    values["eligible"] = sqlglot.parse_one(eligible, read=dialect)
+    values["horizon"] = exp.Literal.number(horizon)
+    values["min_clusters"] = exp.Literal.number(max(1, min_clusters))
+    values["top"] = exp.Literal.number(max(1, top))
+    # Each placeholder gets its own copy: one expression object in two places of a tree confuses later edits.
+    query = _PARSED.transform(
+        lambda node: values[node.name].copy() if isinstance(node, exp.Placeholder) and node.name in values else node
+    )
     parts = table.split(".")
     target = exp.table_(
         parts[-1], db=parts[-2] if len(parts) > 1 else None, catalog=parts[-3] if len(parts) > 2 else None, quoted=True

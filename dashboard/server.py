@@ -15,7 +15,13 @@ log = logging.getLogger("dashboard")
 
 def serve(store: Store, settings: DashboardSettings) -> int:
     """Serve ``store`` on ``settings.host:settings.port`` until stopped; returns the exit code."""
-    app = DashboardApp(store=store, window=settings.window)
+    app = DashboardApp(
+        store=store,
+        window=settings.window,
+        refresh=settings.refresh_seconds(store.dialect),
+        min_clusters=settings.min_clusters,
+        verified_only=settings.verified_only,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,

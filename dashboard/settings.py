@@ -11,6 +11,10 @@ from pydantic_settings import BaseSettings
 from runtime.settings import GoDuration, LogLevel, settings_config
 
 DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
+REFRESH_DEFAULTS = {"bigquery": 300.0, "duckdb": 10.0}
+"""BigQuery bills every view; a DuckDB read makes the writer let go of its file for a moment."""
+MAX_BYTES_BILLED = 100_000_000_000
+"""100 GB: about five views of a month of reports from a million daily clusters (README, dashboard section)."""
 
 
 class DashboardSettings(BaseSettings):
@@ -33,6 +37,27 @@ class DashboardSettings(BaseSettings):
         default=None,
         description="Write the page, with its data, to this one self-contained HTML file and exit. [SPARTAKUS_OUT]",
     )
+    min_clusters: int = Field(
+        default=5,
+        ge=1,
+        description="Show a key (a version, an OS image, ...) held by fewer clusters as 'other', in every list "
+        "and chart, so that no rare value points at the cluster that sent it. [SPARTAKUS_MIN_CLUSTERS]",
+    )
+    verified_only: bool = Field(
+        default=False,
+        description="Count only reports whose signature the gateway verified. [SPARTAKUS_VERIFIED_ONLY]",
+    )
+    max_bytes_billed: int = Field(
+        default=MAX_BYTES_BILLED,
+        ge=1,
+        description="BigQuery: refuse to run a view that would bill more bytes than this "
+        "(maximumBytesBilled). [SPARTAKUS_MAX_BYTES_BILLED]",
+    )
+    refresh: GoDuration | None = Field(
+        default=None,
+        description="Read the store at most this often (a Go duration) and serve the last answer in between; "
+        "default 5m for BigQuery, 10s for DuckDB. [SPARTAKUS_REFRESH]",
+    )
     log_level: LogLevel = Field(default="info", description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")
 
     @field_validator("window")
@@ -41,3 +66,9 @@ class DashboardSettings(BaseSettings):
         if value <= timedelta(0):
             raise ValueError("the window must be longer than 0, e.g. 720h")
         return value
+
+    def refresh_seconds(self, dialect: str) -> float:
+        """How long an answer is served again: ``--refresh``, or the store's default."""
+        if self.refresh is not None:
+            return self.refresh.total_seconds()
+        return REFRESH_DEFAULTS.get(dialect, REFRESH_DEFAULTS["duckdb"])

@@ -42,6 +42,11 @@ class Store(Protocol):
         """What the store is, for logs and the page (never a secret)."""
         ...
 
+    @property
+    def bytes_billed(self) -> int:
+        """Bytes the store billed for this process' queries so far (0 for a store that bills none)."""
+        ...
+
     def query(self, sql_for: SqlFor) -> list[Row]:
         """The rows of ``sql_for(table, columns)``, run on the store's report table.
 
@@ -51,8 +56,9 @@ class Store(Protocol):
         ...
 
 
-def open_store(database: str, *, emulator_host: str | None = None) -> Store:
-    """The store ``database`` names; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI).
+def open_store(database: str, *, emulator_host: str | None = None, max_bytes_billed: int | None = None) -> Store:
+    """The store ``database`` names; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI);
+    ``max_bytes_billed`` bounds each BigQuery query job.
 
     Raises:
         StoreConfigError: the URL is not a store the dashboard reads.
@@ -69,7 +75,7 @@ def open_store(database: str, *, emulator_host: str | None = None) -> Store:
 
         if not (table := bigquery_table(parts.netloc, parts.path)):
             raise StoreConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
-        return BigQueryStore(table, emulator_host=emulator_host)
+        return BigQueryStore(table, emulator_host=emulator_host, max_bytes_billed=max_bytes_billed)
     raise StoreConfigError(
         f"--database {database!r}: use duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb "
         "or bigquery://project.dataset.table"

@@ -38,6 +38,8 @@ _TIMESTAMP_DIGITS_MAX: Final = 19
 # (the user guide's example carries microseconds).
 _EARLIEST_TIMESTAMP: Final = 1_388_534_400
 _FUTURE_SLACK_SECONDS: Final = 24 * 3600
+FUTURE_SKEW_SECONDS: Final = _FUTURE_SLACK_SECONDS
+"""How far ahead of its arrival a report's timestamp may lie (``schema.figures`` applies it to stored rows)."""
 
 REPORT_ID_PREFIX: Final = "sha256-"
 """Report ids are this and the hex SHA-256 of the normalised report (``content_report_id``)."""

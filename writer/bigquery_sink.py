@@ -30,6 +30,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError, TransportError
 from google.cloud import bigquery
 
+from schema import figures
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
@@ -308,12 +309,6 @@ def pack_requests(rows: Sequence[Row], budget: int) -> list[list[tuple[int, int]
 
 
 def dedup_view_sql(table_id: str, columns: Sequence[str]) -> str:
-    """The view that keeps one row per report id and part (rows of the original collector lack the id: cluster and
-    timestamp stand in for it). A split report keeps each of its parts once."""
+    """The view that keeps one row per cluster, report id and part, the first received (``schema.figures``)."""
     # Table and column names come from --database (checked to be project.dataset.table) and the committed schema.
-    # BigQuery wants a WHERE, GROUP BY or HAVING beside QUALIFY.
-    return (
-        f"SELECT {', '.join(f'`{c}`' for c in columns)} FROM `{table_id}` WHERE TRUE "  # noqa: S608
-        "QUALIFY ROW_NUMBER() OVER (PARTITION BY COALESCE(reportID, CONCAT(clusterID, '/', timestamp)), part "
-        "ORDER BY receivedAt) = 1"
-    )
+    return figures.dedup_view_sql(dialect="bigquery", table=f"`{table_id}`", columns=columns)

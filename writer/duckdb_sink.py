@@ -29,6 +29,7 @@ import duckdb
 
 from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, gate, poll, reader_waiting
 from schema.bigquery import FieldSchema, load_table_schema
+from schema.figures import dedup_view_sql, latest_reports_sql
 from writer.errors import PermanentSinkError, SinkConfigError, StoreLockedError, TransientSinkError
 from writer.rows import Row
 from writer.sinks import WriteResult
@@ -79,23 +80,9 @@ def _create_table_sql(columns: Sequence[FieldSchema]) -> str:
     return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(defs)})"
 
 
-# SQL below is built from module constants only, never from input.
-_DEDUP_SQL: Final = f"""CREATE OR REPLACE VIEW {DEDUP_VIEW} AS
-SELECT * FROM {TABLE}
-QUALIFY row_number() OVER (
-    PARTITION BY coalesce("reportID", "clusterID" || '/' || "timestamp"), "part" ORDER BY "receivedAt"
-) = 1"""  # noqa: S608
-
-_REPORT_KEY: Final = """coalesce("reportID", "clusterID" || '/' || "timestamp")"""
-
-# The newest report of each cluster (by its first part), then every part of it, in order.
-_LATEST_SQL: Final = f"""WITH latest AS (
-    SELECT {_REPORT_KEY} AS report_key FROM {DEDUP_VIEW}
-    WHERE coalesce("part", 0) = 0
-    QUALIFY row_number() OVER (PARTITION BY "clusterID" ORDER BY "receivedAt" DESC NULLS LAST, "timestamp" DESC) = 1
-)
-SELECT {DEDUP_VIEW}.* FROM {DEDUP_VIEW} JOIN latest ON {_REPORT_KEY} = latest.report_key
-ORDER BY "clusterID", "part" NULLS FIRST"""  # noqa: S608
+# The dedup view and the latest report of each cluster follow the one rule of schema.figures.
+_DEDUP_SQL: Final = f"CREATE OR REPLACE VIEW {DEDUP_VIEW} AS " + dedup_view_sql(dialect="duckdb", table=TABLE)
+_LATEST_SQL: Final = latest_reports_sql(dialect="duckdb", table=TABLE)
 
 STATEMENT_BYTES: Final = 4 * 2**20
 """JSON bytes per INSERT at most: a batch of large reports goes in several statements of one transaction."""

@@ -1,11 +1,20 @@
-"""``spartakus reports``: the latest stored report of each cluster, as a table or JSON, without SQL."""
+"""``spartakus reports``: the latest stored report of each cluster, as a table or JSON, without SQL.
+
+Which report is a cluster's latest follows ``schema.figures``, the rule the
+dashboard and the dedup views follow too. Report fields are whatever a client
+sent: the table shows control and formatting characters as escapes (``\x1b``,
+``\u202e``), so a field cannot move the cursor, recolour or rewrite the
+terminal, and cuts each cell to ``CELL_MAX`` characters, so no field sets the
+table's width. ``--json`` prints the whole values, escaped as JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
@@ -16,7 +25,11 @@ from writer.errors import SinkConfigError, StoreLockedError
 from writer.settings import DEFAULT_DATABASE
 
 PROG = "spartakus reports"
-COLUMNS = ("clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions")
+COLUMNS = ("clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions", "verified")
+CELL_MAX: Final = 64
+"""Characters a table cell shows at most; a longer value ends in an ellipsis."""
+_UNPRINTABLE: Final = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+"""Unicode categories shown as escapes: controls, format characters (bidi overrides), unassigned, line breaks."""
 
 
 class ReportsSettings(BaseSettings):
@@ -31,8 +44,32 @@ class ReportsSettings(BaseSettings):
     json_output: bool = Field(default=False, alias="json", description="Print the reports as JSON instead of a table.")
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal could act on written as a Python-style escape."""
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif unicodedata.category(char) in _UNPRINTABLE:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def cell(value: str) -> str:
+    """A table cell: ``value`` made printable and cut to ``CELL_MAX`` characters."""
+    text = printable(value)
+    return text if len(text) <= CELL_MAX else text[: CELL_MAX - 1] + "…"
+
+
+def _verified(value: Any) -> str:
+    return "" if value is None else "yes" if value else "no"
+
+
 def summarise(report: dict[str, Any]) -> dict[str, str]:
-    """One table row: who reported, when, and the shape of the cluster."""
+    """One table row: who reported, when, and the shape of the cluster (raw values; ``cell`` makes them safe)."""
     nodes = report.get("nodes") or []
     providers = sorted({node.get("cloudProvider") or "unknown" for node in nodes})
     return {
@@ -43,12 +80,13 @@ def summarise(report: dict[str, Any]) -> dict[str, str]:
         "nodes": str(len(nodes)),
         "providers": ",".join(providers),
         "extensions": str(len(report.get("extensions") or [])),
+        "verified": _verified(report.get("verified")),
     }
 
 
 def render_table(reports: Sequence[dict[str, Any]], out: TextIO) -> None:
     """Print ``reports`` as an aligned text table with a header."""
-    rows = [summarise(r) for r in reports]
+    rows = [{c: cell(v) for c, v in summarise(r).items()} for r in reports]
     widths = {c: max([len(c), *(len(row[c]) for row in rows)]) for c in COLUMNS}
     out.write("  ".join(c.ljust(widths[c]) for c in COLUMNS).rstrip() + "\n")
     for row in rows:

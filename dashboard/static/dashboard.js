@@ -5,7 +5,12 @@
   const PALETTE = ["#3366cc", "#dc3912", "#ff9900", "#109618", "#990099", "#0099c6", "#dd4477", "#66aa00",
     "#b82e2e", "#316395", "#994499", "#22aa99", "#aaaa11", "#6633cc", "#e67300", "#8b0707"];
   const SIZE_ORDER = ["0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000", ">5000"];
-  const TOP = 12;
+
+  // "other" (rare sizes folded together) goes last.
+  function sizeRank(key) {
+    const rank = SIZE_ORDER.indexOf(key);
+    return rank < 0 ? SIZE_ORDER.length : rank;
+  }
 
   function versionOrder(a, b) {
     const pa = a.split(".").map(Number), pb = b.split(".").map(Number);
@@ -13,13 +18,9 @@
     return pa[0] - pb[0] || pa[1] - pb[1];
   }
 
-  // The API sorts by clusters; a long tail is folded into "other" (clusters may count there more than once).
-  function topItems(items, label) {
-    if (items.length <= TOP) { return items.map((i) => [i[label], i.clusters, i.nodes]); }
-    const head = items.slice(0, TOP - 1).map((i) => [i[label], i.clusters, i.nodes]);
-    const tail = items.slice(TOP - 1);
-    head.push(["other (" + tail.length + ")", tail.reduce((s, i) => s + i.clusters, 0), tail.reduce((s, i) => s + i.nodes, 0)]);
-    return head;
+  // The API already caps each list and folds rare keys into "other"; the bars show it as it is.
+  function items(list, label) {
+    return list.map((i) => [i[label], i.clusters, i.nodes]);
   }
 
   function barChart(canvas, rows, horizontal) {
@@ -33,7 +34,7 @@
         indexAxis: horizontal ? "y" : "x", animation: false, responsive: true, maintainAspectRatio: false,
         plugins: {
           legend: { display: false },
-          tooltip: { callbacks: { afterLabel: (ctx) => "nodes: " + ctx.dataset.nodes[ctx.dataIndex].toLocaleString() } },
+          tooltip: { callbacks: { afterLabel: (ctx) => ctx.dataset.nodes[ctx.dataIndex] === undefined ? "" : "nodes: " + ctx.dataset.nodes[ctx.dataIndex].toLocaleString() } },
         },
         scales: { x: { beginAtZero: true }, y: { beginAtZero: true } },
       },
@@ -66,18 +67,23 @@
     document.getElementById("nodes").textContent = data.nodes.toLocaleString();
     document.getElementById("window").textContent = data.window_hours % 24 === 0 ? (data.window_hours / 24) + " days" : data.window_hours + " hours";
     document.getElementById("generated").textContent = data.generated_at;
+    document.getElementById("verified").textContent = data.verified.clusters.toLocaleString();
+    document.getElementById("unverified").textContent = data.unverified.clusters.toLocaleString();
+    document.getElementById("min-clusters").textContent = data.min_clusters.toLocaleString();
     for (const canvas of document.querySelectorAll("canvas[data-list]")) {
       const list = canvas.dataset.list;
       if (list === "weekly") {
         weeklyChart(canvas, data.weekly);
+      } else if (list === "new_clusters") {
+        barChart(canvas, data.new_clusters.map((d) => [d.day, d.clusters, undefined]), false);
       } else if (list === "by_version") {
-        const items = [...data.by_version].sort((a, b) => versionOrder(a.version, b.version));
-        barChart(canvas, items.map((i) => [i.version, i.clusters, i.nodes]), false);
+        const versions = [...data.by_version].sort((a, b) => versionOrder(a.version, b.version));
+        barChart(canvas, items(versions, "version"), false);
       } else if (list === "cluster_sizes") {
-        const items = [...data.cluster_sizes].sort((a, b) => SIZE_ORDER.indexOf(a.key) - SIZE_ORDER.indexOf(b.key));
-        barChart(canvas, items.map((i) => [i.key, i.clusters, i.nodes]), false);
+        const sizes = [...data.cluster_sizes].sort((a, b) => sizeRank(a.key) - sizeRank(b.key));
+        barChart(canvas, items(sizes, "key"), false);
       } else {
-        barChart(canvas, topItems(data[list], "key"), true);
+        barChart(canvas, items(data[list], "key"), true);
       }
     }
     document.body.dataset.state = "ready";

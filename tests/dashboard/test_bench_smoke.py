@@ -24,7 +24,8 @@ def test_the_dashboard_benchmark_runs_quickly_and_prints_its_figures() -> None:
     assert result.returncode in {0, 1}, result.stderr[-2000:]
     out = result.stdout
     assert "scale: 5,000 reports from 1,000 clusters" in out
-    for line in ("baseline SELECT count(*)", "GET /api/adoption over HTTP", "counted ", "ratio to held:"):
+    lines = ("baseline SELECT count(*)", "GET /api/adoption over HTTP", "counted ", "ratio to held:", "time ratio")
+    for line in lines:
         assert line in out, out
     assert "load average at end" in out
     assert ", 0 failed)" in out, out

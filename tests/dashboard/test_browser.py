@@ -15,11 +15,13 @@ import pytest
 from tests.support.browser import browser_page
 from tests.support.dashboard_process import dashboard
 from tests.support.fleet import Fleet
+from tests.support.fleet_stores import load_duckdb
 
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHARTS = 8
+CHARTS = 9
+HOSTILE_LABEL = '<!--<script>"</script><img src=x onerror=alert(1)>\u2028'
 
 # For every chart: whether Chart.js has it, how many values it plots, and how many pixels it painted.
 CHART_STATE = """() => [...document.querySelectorAll("canvas[data-list]")].map((canvas) => {
@@ -81,6 +83,30 @@ def test_the_page_written_with_out_draws_every_chart_offline(fleet_db: Path, tmp
         _assert_drawn(page)
         page.screenshot(path=str(ARTIFACTS / "dashboard-out.png"), full_page=True)
 
+    assert record.errors == []
+    assert record.requests == [out.as_uri()]
+
+
+def test_a_page_written_with_out_is_drawn_whatever_the_labels_hold(fleet: Fleet, tmp_path: Path) -> None:
+    rows = [
+        row | {"nodes": [node | {"osImage": HOSTILE_LABEL} for node in row["nodes"]]} if index % 2 else row
+        for index, row in enumerate(fleet.rows)
+    ]
+    path = tmp_path / "hostile.duckdb"
+    load_duckdb(str(path), rows)
+    out = tmp_path / "adoption.html"
+    command = ["dashboard", f"--database=duckdb:///{path}", f"--out={out}", "--window=2000h"]
+    result = subprocess.run(
+        [sys.executable, "-m", "spartakus", *command], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+    with browser_page() as (page, record):
+        page.goto(out.as_uri(), wait_until="load")
+        _assert_drawn(page)
+        labels = page.evaluate('() => Chart.getChart(document.getElementById("chart-by_os_image")).data.labels')
+
+    assert HOSTILE_LABEL in labels
     assert record.errors == []
     assert record.requests == [out.as_uri()]
 

@@ -13,6 +13,7 @@ from tests.support.fleet import Fleet
 
 LISTS = (
     "weekly",
+    "new_clusters",
     "by_version",
     "cluster_sizes",
     "by_provider",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,11 +26,20 @@ def test_the_vendored_chart_library_is_the_file_its_notes_name() -> None:
     assert (STATIC / "chart.js.LICENSE.md").read_text().startswith("The MIT License")
 
 
-def test_data_that_looks_like_a_closing_tag_cannot_end_the_script_early() -> None:
-    page = standalone_page({"by_os_image": [{"key": "</script><img src=x>", "clusters": 1, "nodes": 1}]}).decode()
+HOSTILE_LABELS = ("</script><img src=x>", "<!--<script>", "]]>&amp;<b>", "\u2028line\u2029", "</SCRIPT >")
 
-    assert page.count("</script>") == 3  # the library, the data, the page's own script
-    assert "<\\/script><img src=x>" in page
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+def test_no_label_can_end_or_hide_the_data_script(label: str) -> None:
+    data = {"by_os_image": [{"key": label, "clusters": 1, "nodes": 1}]}
+
+    page = standalone_page(data).decode()
+
+    assert page.lower().count("<script") == 3  # the library, the data, the page's own script
+    assert page.lower().count("</script") == 3
+    payload = page.split("window.SPARTAKUS_ADOPTION = ", 1)[1].split(";</script>", 1)[0]
+    assert not set("<>&\u2028\u2029") & set(payload)
+    assert json.loads(payload) == data
 
 
 def test_the_bigquery_query_reads_the_named_table_and_lacks_columns_as_nulls() -> None:
@@ -39,7 +49,7 @@ def test_the_bigquery_query_reads_the_named_table_and_lacks_columns_as_nulls() -
 
     assert "FROM `my-project`.`spartakus`.`reports`" in sql
     assert "`reportID`" not in sql
-    assert "CAST('2026-11-01T00:00:00+00:00' AS TIMESTAMP)" in sql
+    assert "`receivedAt`" not in sql
     sqlglot.parse_one(sql, read="bigquery")  # it is BigQuery SQL that parses back
 
 

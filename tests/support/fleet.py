@@ -2,13 +2,14 @@
 
 Each cluster gets a history of reports at chosen times, each with chosen facts
 (version, nodes and their providers, images, runtimes). The expected figures
-come from those choices (the last report in the window of each cluster, the
-label each raw value stands for), not from the stored rows, so they are
-independent of the query under test. The stored rows add what must not
-change the figures: copies of reports received again later, reports before
-the window, a report split over several rows (and a copy of one of its rows),
-reports without a ``reportID``, and a copy of an old report received inside
-the window.
+come from those choices (the report with the newest timestamp among those
+that arrived in the window, the label each raw value stands for), not from
+the stored rows, so they are independent of the query under test. The stored
+rows add what must not change the figures: copies of reports received again
+later, reports before the window, a report split over several rows (and a
+copy of one of its rows), reports without a ``reportID``; and a copy of an old
+report received inside the window, which counts only where no newer report
+arrived.
 """
 
 from __future__ import annotations
@@ -78,12 +79,14 @@ class Fleet:
     rows: list[dict[str, Any]] = field(default_factory=list)
     latest: dict[str, Sent] = field(default_factory=dict)
     """The report that represents each counted cluster."""
+    first_seen: dict[str, datetime] = field(default_factory=dict)
+    """When each counted cluster's first report in the window arrived."""
     weekly: Counter[tuple[str, str]] = field(default_factory=Counter)
     split_report_id: str = ""
 
-    def expected(self) -> dict[str, Any]:
-        """The adoption document, computed from the chosen facts."""
-        return expected_document(self)
+    def expected(self, *, min_clusters: int = 1, top: int = 15) -> dict[str, Any]:
+        """The adoption document, computed from the chosen facts; rare keys and keys past ``top`` fold into other."""
+        return expected_document(self, min_clusters=min_clusters, top=top)
 
 
 def _node(rng: random.Random, providers: list[str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -161,35 +164,55 @@ def make_fleet(clusters: int = 300, *, seed: int = 15) -> Fleet:
             _report(rng, cluster_id, sent, sizes.get(index, rng.choice(SIZES)), with_id=rng.random() < 0.8)
             for sent in _history(rng, start, outside_only=outside_only)
         ]
-        _store_history(rng, fleet, reports, split=index == 2)
-        in_window = [r for r in reports if r.sent >= start]
-        if in_window:
-            fleet.latest[cluster_id] = in_window[-1]
-        last_in_week: dict[str, Sent] = {}
-        for report in in_window:
-            year, week, _ = report.sent.isocalendar()
-            last_in_week[f"{year}-W{week:02d}"] = report
-        fleet.weekly.update((week, report.version_label) for week, report in last_in_week.items())
+        arrivals = _store_history(rng, fleet, reports, split=index == 2)
+        _choose(fleet, cluster_id, arrivals, start)
     return fleet
 
 
-def _store_history(rng: random.Random, fleet: Fleet, reports: list[Sent], *, split: bool) -> None:
-    """Rows for one cluster's reports, plus later copies."""
+def _choose(fleet: Fleet, cluster_id: str, arrivals: list[tuple[Sent, datetime]], start: datetime) -> None:
+    """The rule, applied to what arrived in the window: each report at its first arrival there, the newest sent."""
+    first: dict[int, tuple[Sent, datetime]] = {}
+    for report, received in arrivals:
+        if received >= start and (id(report) not in first or received < first[id(report)][1]):
+            first[id(report)] = (report, received)
+    if not first:
+        return
+    in_window = sorted(first.values(), key=lambda arrival: (arrival[0].sent, -arrival[1].timestamp()))
+    fleet.latest[cluster_id] = in_window[-1][0]
+    fleet.first_seen[cluster_id] = min(received for _, received in in_window)
+    last_in_week: dict[str, Sent] = {}
+    for report, received in in_window:  # oldest sent first: the newest of a week comes last
+        year, week, _ = received.isocalendar()
+        last_in_week[f"{year}-W{week:02d}"] = report
+    fleet.weekly.update((week, report.version_label) for week, report in last_in_week.items())
+
+
+def _store_history(
+    rng: random.Random, fleet: Fleet, reports: list[Sent], *, split: bool
+) -> list[tuple[Sent, datetime]]:
+    """Rows for one cluster's reports, plus later copies; returns each row's report and receive time."""
+    arrivals: list[tuple[Sent, datetime]] = []
     for position, report in enumerate(reports):
         received = report.sent
         latest = position == len(reports) - 1
         if split and latest:
             fleet.split_report_id = report.report_id or ""
             _store_split(fleet, report, received)
+            arrivals.append((report, received))
             continue
         fleet.rows.append(row(report, received=received))
+        arrivals.append((report, received))
         if rng.random() < 0.2:
-            # A redelivered copy; one of an older report may arrive after the latest one (and must not win).
+            # A copy received again; one of an older report may arrive after the latest one (and must not win).
             again = (reports[-1].sent if not latest else report.sent) + timedelta(minutes=rng.randint(1, 90))
             fleet.rows.append(row(report, received=again))
+            arrivals.append((report, again))
         if report.sent < fleet.now - fleet.window and rng.random() < 0.1:
-            # A copy of a report from before the window that arrives inside it: the first copy decides.
+            # A copy of a report from before the window that arrives inside it (a POST retried days later): inside
+            # the window it is that report's first arrival, and it counts as such, unless a newer report is there.
             fleet.rows.append(row(report, received=fleet.now - timedelta(days=1)))
+            arrivals.append((report, fleet.now - timedelta(days=1)))
+    return arrivals
 
 
 def _store_split(fleet: Fleet, report: Sent, received: datetime) -> None:
@@ -210,36 +233,64 @@ def _bucket(nodes: int) -> str:
     return next((name for bound, name in bounds if nodes <= bound), ">5000")
 
 
-def expected_document(fleet: Fleet) -> dict[str, Any]:
+Held = dict[str, tuple[set[str], int]]
+"""Per key: the clusters that hold it, and their nodes under it."""
+
+
+def _fold(held: Held, *, min_clusters: int, top: int) -> tuple[Held, set[str]]:
+    """Keys held by fewer than ``min_clusters`` clusters, or past the ``top`` biggest, merged into ``other``."""
+    ranked = sorted(held, key=lambda key: (-len(held[key][0]), key))
+    shown = {key for key in ranked[:top] if len(held[key][0]) >= min_clusters}
+    folded: Held = {}
+    for key, (ids, nodes) in held.items():
+        name = key if key in shown else "other"
+        before = folded.get(name, (set(), 0))
+        folded[name] = (before[0] | ids, before[1] + nodes)
+    return folded, shown
+
+
+def _listed(held: Held, label: str) -> list[dict[str, Any]]:
+    return _sorted([{label: k, "clusters": len(ids), "nodes": n} for k, (ids, n) in held.items()], label)
+
+
+def expected_document(fleet: Fleet, *, min_clusters: int = 1, top: int = 15) -> dict[str, Any]:
     """The document for ``fleet``, from the representative reports and the chosen labels."""
     latest = fleet.latest.values()
-    by_version: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    sizes: dict[str, list[int]] = {b: [0, 0] for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000")}
-    sizes[">5000"] = [0, 0]
-    dims: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(lambda: [set(), 0]))
+    dims: dict[str, Held] = defaultdict(dict)
     for report in latest:
-        for figures in (by_version[report.version_label], sizes[_bucket(len(report.nodes))]):
-            figures[0] += 1
-            figures[1] += len(report.nodes)
+        nodes = len(report.nodes)
+        for dim, key, count in (("version", report.version_label, nodes), ("size", _bucket(nodes), nodes)):
+            ids, before = dims[dim].get(key, (set(), 0))
+            dims[dim][key] = (ids | {report.cluster_id}, before + count)
         for labels in report.labels:
             for dim, label in labels.items():
-                dims[dim][label][0].add(report.cluster_id)
-                dims[dim][label][1] += 1
+                ids, before = dims[dim].get(label, (set(), 0))
+                dims[dim][label] = (ids | {report.cluster_id}, before + 1)
+    folded = {dim: _fold(held, min_clusters=min_clusters, top=top) for dim, held in dims.items()}
+    clusters, nodes = len(fleet.latest), sum(len(r.nodes) for r in latest)
     document: dict[str, Any] = {
         "window_hours": 720,
         "window_start": (fleet.now - fleet.window).isoformat(),
         "generated_at": fleet.now.isoformat(),
-        "clusters": len(fleet.latest),
-        "nodes": sum(len(r.nodes) for r in latest),
-        "by_version": _sorted(
-            [{"version": v, "clusters": c, "nodes": n} for v, (c, n) in by_version.items()], "version"
-        ),
+        "min_clusters": min_clusters,
+        "verified_only": False,
+        "clusters": clusters,
+        "nodes": nodes,
+        "verified": {"clusters": 0, "nodes": 0},
+        "unverified": {"clusters": clusters, "nodes": nodes},
+        "by_version": _listed(folded["version"][0], "version"),
     }
     for dim in ("provider", "os_image", "architecture", "container_runtime", "kubelet_version"):
-        items = [{"key": k, "clusters": len(ids), "nodes": n} for k, (ids, n) in dims[dim].items()]
-        document[f"by_{dim}"] = _sorted(items, "key")
-    document["cluster_sizes"] = _sorted([{"key": k, "clusters": c, "nodes": n} for k, (c, n) in sizes.items()], "key")
+        document[f"by_{dim}"] = _listed(folded[dim][0], "key")
+    sizes: Held = {b: (set(), 0) for b in ("0", "1", "2-5", "6-20", "21-100", "101-1000", "1001-5000", ">5000")}
+    document["cluster_sizes"] = _listed(sizes | folded["size"][0], "key")
+    shown_versions = folded["version"][1]
+    weekly: Counter[tuple[str, str]] = Counter()
+    for (week, version), count in fleet.weekly.items():
+        weekly[week, version if version in shown_versions else "other"] += count
     document["weekly"] = _sorted(
-        [{"week": w, "version": v, "clusters": c} for (w, v), c in fleet.weekly.items()], "week", "version"
+        [{"week": w, "version": v, "clusters": c} for (w, v), c in weekly.items()], "week", "version"
     )
+    days = Counter(moment.date().isoformat() for moment in fleet.first_seen.values())
+    document["new_clusters"] = [{"day": day, "clusters": days[day]} for day in sorted(days)]
     return document

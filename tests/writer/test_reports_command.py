@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 
 from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.writer_load import sample_report
 from writer.duckdb_sink import DuckDbSink, latest_reports
+from writer.reports import CELL_MAX, COLUMNS, render_table
 from writer.rows import decode_report
 
 
@@ -36,7 +39,16 @@ def test_reports_prints_one_row_per_cluster_with_the_newest_report(tmp_path: Pat
 
     assert result.returncode == 0, result.stderr
     header, *rows, footer = result.stdout.splitlines()
-    assert header.split() == ["clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions"]
+    assert header.split() == [
+        "clusterID",
+        "receivedAt",
+        "version",
+        "masterVersion",
+        "nodes",
+        "providers",
+        "extensions",
+        "verified",
+    ]
     assert [row.split()[0] for row in rows] == ["cluster-a", "cluster-b"]
     assert rows[0].split()[1].startswith("2030-01-01")
     assert footer == "2 cluster(s)"
@@ -96,3 +108,24 @@ def test_reports_reads_the_file_while_a_writer_is_writing_to_it(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     assert [r["clusterID"] for r in json.loads(result.stdout)] == ["cluster-a", "cluster-b", "cluster-c"]
     assert [r["clusterID"] for r in latest_reports(str(tmp_path / "reports.duckdb"))][-1] == "cluster-d"
+
+
+def test_the_table_shows_control_characters_as_escapes_and_never_pads_to_a_senders_width() -> None:
+    hostile = {
+        "clusterID": "\x1b[2J\x1b[31mowned\x07",
+        "timestamp": "1795779062",
+        "version": "v1.1.0\r\n\u202efake",
+        "masterVersion": "v1.31.1" + "9" * 10_000,
+        "nodes": [{"id": "n", "cloudProvider": "aws\x00\u2028"}],
+    }
+    out = io.StringIO()
+
+    render_table([hostile], out)
+
+    text = out.getvalue()
+    assert not [c for c in text if c != "\n" and unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}]
+    assert "\\x1b[2J\\x1b[31mowned\\x07" in text
+    assert "\\u202efake" in text
+    assert "\\x00\\u2028" in text
+    assert len(text.splitlines()) == 3  # header, one row, the count
+    assert max(len(line) for line in text.splitlines()) <= len(COLUMNS) * (CELL_MAX + 2)
