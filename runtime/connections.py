@@ -36,8 +36,8 @@ import json
 import logging
 import resource
 from collections import Counter
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -81,6 +81,7 @@ class ConnectionMetrics(Protocol):
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
         ...
+
 
 log = logging.getLogger(__name__)
 

@@ -61,7 +61,7 @@ def guarded(fleet_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     command = [sys.executable, "-m", "spartakus", "dashboard", f"--database=duckdb:///{fleet_db}"]
     command += [f"--port={port}", "--header-timeout=1s"]
     with log.open("ab") as out:
-        process = subprocess.Popen(  # noqa: S603  # our own command line
+        process = subprocess.Popen(  # our own command line
             with_file_limit(command, FILE_LIMIT), stdout=out, stderr=subprocess.STDOUT, env=clean_environment()
         )
     dashboard = Dashboard(port, log)

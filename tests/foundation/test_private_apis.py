@@ -22,8 +22,8 @@ import pytest
 from pika.adapters.asyncio_connection import AsyncioConnection
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from runtime.connections import GuardedHttpProtocol
 from ingest.publisher import CoalescingConnection
+from runtime.connections import GuardedHttpProtocol
 from runtime.logs import configure_logging
 
 
