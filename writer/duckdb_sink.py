@@ -405,6 +405,15 @@ class DuckDbSink:
         self._closed.set()
         with self._lock:
             self._cancel_release()
+            # Closing checkpoints too, but silently gives up when short of memory: this one recovers.
+            if os.path.exists(self.path + ".wal") and not self._degraded:
+                try:
+                    self._execute("CHECKPOINT")
+                except (duckdb.Error, SinkConfigError, TransientSinkError) as e:
+                    log.warning(
+                        "DuckDB could not checkpoint at close; its write-ahead log keeps the rows",
+                        extra={"error": str(e)},
+                    )
             self._release()
         self._writer_lock.release()
 
