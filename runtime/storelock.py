@@ -140,6 +140,17 @@ def reader_waiting(store: str) -> bool:
         os.close(fd)
 
 
+def protect_store(store: str) -> None:
+    """Make the store file and its write-ahead log (``<file>.wal``) its owner's only (``FILE_MODE``)."""
+    for name in (store, store + ".wal"):
+        try:
+            os.chmod(name, FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # someone else's file: leave it as its owner made it
+            continue
+
+
 class WriterLock:
     """Held by the one writer process of a store file for as long as it writes to it."""
 

@@ -28,12 +28,22 @@ MACHINE_LIMIT: Final = 1024 * MIB
 """Working limit outside a container (no cgroup limit), unless the machine is small."""
 
 
+MEMORY_FIX: Final = (
+    "give the writer more memory (the container's memory limit, or --duckdb-memory-limit); the file opens and "
+    "checkpoints with more memory"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DuckDbMemory:
     """Bytes for DuckDB's ``memory_limit`` while writing, and at most for a checkpoint that failed under it."""
 
     limit: int
     ceiling: int
+
+
+DEFAULT_MEMORY: Final = DuckDbMemory(limit=256 * MIB, ceiling=1024 * MIB)
+"""For a sink made without a budget (tests, tools); the writer's CLI derives one from the container."""
 
 
 def _machine_memory() -> int | None:

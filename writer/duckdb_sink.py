@@ -13,23 +13,15 @@ A batch is a series of ``INSERT`` statements of the table rows as JSON lines
 (``writer.duckdb_sql``), each committed on its own and in the write-ahead log
 when it returns. Closing the file checkpoints it.
 
-**Memory** (``writer.duckdb_memory``): DuckDB works within a limit derived from
-the container's. A checkpoint rewrites the whole row group that received new
-rows, so with large free-text values it can need more than that limit; it
-then fails *after* the commit ("COMMIT succeeded ... autocheckpoint failed")
-and leaves the database unusable until reopened. The sink then closes the
-file, checkpoints it with more memory (doubling up to the ceiling), and goes
-on with the next statement: nothing is written twice and nothing is lost. If
-even the ceiling is not enough, it writes on into the write-ahead log with
-automatic checkpoints off, says so once at error level, and tries the
-checkpoint again every ``MAINTAIN_EVERY`` seconds. A statement that runs out
-of memory itself is split in halves.
-
-**Retention**: with a retention, rows received before it are deleted in steps
-of ``EXPIRE_STEP_ROWS`` every ``MAINTAIN_EVERY`` seconds, between batches.
-
-The file, its write-ahead log and its lock files are the writer's only
-(``FILE_MODE``): they hold every cluster id.
+**Memory** (``writer.duckdb_memory``): a checkpoint rewrites the whole row
+group that received new rows, so with large free-text values it can need more
+than DuckDB's limit, and then fails after the commit, leaving the database
+unusable until reopened. The sink reopens the file with more memory (doubling
+up to the ceiling), checkpoints, and goes on with the next statement; past the
+ceiling it writes on into the write-ahead log without automatic checkpoints,
+says so once at error level, and retries every ``MAINTAIN_EVERY`` seconds. A
+statement that runs out of memory itself is split in halves. Retention deletes
+rows in steps of ``EXPIRE_STEP_ROWS`` on the same schedule, between batches.
 """
 
 from __future__ import annotations
@@ -44,10 +36,10 @@ from typing import Any, Final
 
 import duckdb
 
-from runtime.storelock import FILE_MODE, StoreBusyError, WriterLock, WriterRunningError, gate, poll, reader_waiting
+from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, gate, poll, protect_store, reader_waiting
 from schema.bigquery import FieldSchema, load_table_schema
 from writer import duckdb_sql as sql
-from writer.duckdb_memory import DuckDbMemory
+from writer.duckdb_memory import DEFAULT_MEMORY, MEMORY_FIX, DuckDbMemory
 from writer.errors import PermanentSinkError, SinkConfigError, StoreLockedError, TransientSinkError
 from writer.rows import Row
 from writer.sinks import WriteResult
@@ -60,18 +52,12 @@ OPEN_TIMEOUT: Final = 10.0
 """Seconds the writer waits for readers to close the file before the batch counts as a transient failure."""
 READ_OPEN_TIMEOUT: Final = 30.0
 """Seconds a reader waits for the writer to let go of the file."""
-DEFAULT_MEMORY: Final = DuckDbMemory(limit=256 * 2**20, ceiling=1024 * 2**20)
-"""For a sink made without a budget (tests, tools); the writer's CLI derives one from the container."""
 MAINTAIN_EVERY: Final = 60.0
 """Seconds between two rounds of retention (and of checkpoint retries after a checkpoint failed for good)."""
 EXPIRE_STEP_ROWS: Final = 2000
 """Rows deleted per statement by retention: a step takes milliseconds, so batches barely wait."""
 EXPIRE_STEPS: Final = 100
 """Steps per round at most; the rest waits for the next round."""
-MEMORY_FIX: Final = (
-    "give the writer more memory (the container's memory limit, or --duckdb-memory-limit); the file opens and "
-    "checkpoints with more memory"
-)
 _NO_AUTOCHECKPOINT: Final = ("SET checkpoint_threshold = '1000TB'", "PRAGMA disable_checkpoint_on_shutdown")
 
 log = logging.getLogger(__name__)
@@ -125,17 +111,6 @@ def _short_of_memory(error: duckdb.Error) -> bool:
 
 def _committed(error: duckdb.Error) -> bool:
     return "COMMIT succeeded" in str(error)
-
-
-def protect(path: str) -> None:
-    """Make the store file and its write-ahead log readable by their owner only (``FILE_MODE``)."""
-    for name in (path, path + ".wal"):
-        try:
-            os.chmod(name, FILE_MODE)
-        except FileNotFoundError:
-            continue
-        except PermissionError:
-            log.warning("cannot restrict the DuckDB file to its owner", extra={"file": name})
 
 
 class DuckDbSink:
@@ -218,7 +193,7 @@ class DuckDbSink:
                 raise TransientSinkError(f"DuckDB file {self.path} is busy with readers: {e}") from e
             for statement in _NO_AUTOCHECKPOINT if self._degraded else ():
                 connection.execute(statement)
-            protect(self.path)
+            protect_store(self.path)
             self._connection = connection
         return self._connection
 
