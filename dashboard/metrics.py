@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from runtime.connections import CLOSE_REASONS
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # A read of a busy DuckDB file waits for the writer's batch; BigQuery answers in seconds.
@@ -13,7 +15,7 @@ QUERY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 
 class DashboardMetrics:
-    """Requests by path and status, and how long the store took to answer the adoption query."""
+    """Requests by path and status, how long the store took to answer the adoption query, and connections."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -39,6 +41,24 @@ class DashboardMetrics:
             "Reads of the store that failed (answered with the last good answer, or 503 before the first).",
             registry=self.registry,
         )
+        self.connections_closed = Counter(
+            "spartakus_dashboard_connections_closed",
+            "Connections the dashboard closed or refused to stay within its limits, by reason: header_too_large "
+            "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
+            "limit), dropped (closed at once, too many waiting for their 503).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
+        self.open_connections = Gauge(
+            "spartakus_dashboard_open_connections",
+            "HTTP connections open, within the connection limit.",
+            registry=self.registry,
+        )
+
+    def count_connections_closed(self, reason: str, count: int) -> None:
+        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
+        self._by_reason[reason].inc(count)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -58,6 +58,30 @@ class DashboardSettings(BaseSettings):
         description="Read the store at most this often (a Go duration) and serve the last answer in between; "
         "default 5m for BigQuery, 10s for DuckDB. [SPARTAKUS_REFRESH]",
     )
+    # Connection bounds, as the gateway's (runtime.connections): the page and its JSON need small heads only.
+    max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line plus headers; a larger head gets 431. [SPARTAKUS_MAX_HEADER_BYTES]",
+    )
+    max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description="Open connections at most; at the limit the longest-idle one is closed, or the new one gets "
+        "503. Default: 1024, or less if the file limit says so. [SPARTAKUS_MAX_CONNECTIONS]",
+    )
+    header_timeout: GoDuration = Field(
+        default=timedelta(seconds=10),
+        gt=timedelta(0),
+        description="Time a client gets to send a request's line and headers (and any body). "
+        "[SPARTAKUS_HEADER_TIMEOUT]",
+    )
+    idle_timeout: GoDuration = Field(
+        # Above the 60 s idle timeout of common load balancers, so they close first.
+        default=timedelta(seconds=75),
+        gt=timedelta(0),
+        description="How long a keep-alive connection may sit idle between requests. [SPARTAKUS_IDLE_TIMEOUT]",
+    )
     log_level: LogLevel = Field(default="info", description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")
 
     @field_validator("window")

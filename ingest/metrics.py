@@ -14,12 +14,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from runtime.broker_gauge import BrokerNodeGauge
+from runtime.connections import CLOSE_REASONS
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
 STATUSES: Final = (200, 204, 400, 401, 403, 404, 405, 413, 415, 422, 429, 503)
 RATE_LIMIT_REASONS: Final = ("cluster_interval", "new_clusters")
-CLOSE_REASONS: Final = ("header_too_large", "header_timeout", "body_timeout", "evicted", "refused", "dropped")
+
 
 # Confirms on a healthy broker take about a millisecond; the top buckets show
 # a struggling broker long before requests hit the confirm timeout.

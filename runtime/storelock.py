@@ -40,6 +40,10 @@ T = TypeVar("T")
 
 GATE_SUFFIX: Final = ".gate"
 WRITER_SUFFIX: Final = ".writer"
+FILE_MODE: Final = 0o600
+"""The store file, its write-ahead log and its lock files are the writer's own: they hold every cluster id, and
+whoever may open a lock file may hold it and stop the writer. Readers (the dashboard, ``spartakus reports``)
+run as the same user."""
 POLL_SECONDS: Final = 0.005
 """How often a waiting side tries again; a batch or a read takes tens of milliseconds."""
 
@@ -60,10 +64,21 @@ def _lock_file(path: str, *, create: bool) -> int | None:
     """
     for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY) if create else (os.O_RDONLY,):
         try:
-            return os.open(path, flags | os.O_CLOEXEC, 0o666)
+            fd = os.open(path, flags | os.O_CLOEXEC, FILE_MODE)
         except OSError:
             continue
+        if flags & os.O_CREAT:
+            _restrict(fd)
+        return fd
     return None
+
+
+def _restrict(fd: int) -> None:
+    """Make a lock file the writer's only, also one an older version created readable by all."""
+    try:
+        os.fchmod(fd, FILE_MODE)
+    except PermissionError:  # someone else's file: leave it as its owner made it
+        return
 
 
 def _try_lock(fd: int) -> bool:
@@ -125,6 +140,17 @@ def reader_waiting(store: str) -> bool:
         os.close(fd)
 
 
+def protect_store(store: str) -> None:
+    """Make the store file and its write-ahead log (``<file>.wal``) its owner's only (``FILE_MODE``)."""
+    for name in (store, store + ".wal"):
+        try:
+            os.chmod(name, FILE_MODE)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # someone else's file: leave it as its owner made it
+            continue
+
+
 class WriterLock:
     """Held by the one writer process of a store file for as long as it writes to it."""
 
@@ -136,7 +162,8 @@ class WriterLock:
             OSError: the lock file cannot be created next to the store.
         """
         self.path = store + WRITER_SUFFIX
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+        _restrict(self._fd)
         if not _try_lock(self._fd):
             os.close(self._fd)
             self._fd = None

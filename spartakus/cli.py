@@ -20,6 +20,7 @@ commands:
   dlq         list or replay dead-lettered reports (dlq list|replay)
   queues      check the queues' arguments, or migrate them after an upgrade (queues check|migrate)
   reports     print the latest stored report of each cluster (DuckDB store)
+  forget      delete every stored report of one cluster (forget --cluster-id ID)
   dashboard   serve the adoption dashboard from a store, read-only (or write it to one HTML file)
 
 Run 'spartakus <command> --help' for the flags of a command.
@@ -32,6 +33,7 @@ COMMANDS: Final = {
     "dlq": ("writer.cli", "dlq_main"),
     "queues": ("writer.cli", "queues_main"),
     "reports": ("writer.reports", "main"),
+    "forget": ("writer.forget", "main"),
     "dashboard": ("dashboard.cli", "main"),
 }
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Final, TypeVar
 
 import requests.exceptions
@@ -33,6 +34,7 @@ from google.cloud import bigquery
 from schema import figures
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
+from writer.retention import apply_retention, expiration_ms
 from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
 from writer.sinks import WriteResult
 
@@ -170,11 +172,14 @@ class BigQuerySink:
         emulator_host: str | None = None,
         client: bigquery.Client | None = None,
         request_budget: int = REQUEST_BUDGET_BYTES,
+        retention: timedelta | None = None,
     ) -> None:
         """``table`` is ``project.dataset.table``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` if set.
 
-        ``request_budget`` bounds the bytes of each insertAll request.
+        ``request_budget`` bounds the bytes of each insertAll request; ``retention`` is the partition
+        expiration (``writer.retention``).
         """
+        self._retention = retention
         self._request_budget = request_budget
         project, dataset, _table = table.split(".")
         self.table_id = table
@@ -190,11 +195,13 @@ class BigQuerySink:
         _call(lambda: client.create_dataset(self.dataset_id, exists_ok=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
         table = bigquery.Table(self.table_id, schema=self._schema)
         table.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD
+            type_=bigquery.TimePartitioningType.DAY, field=PARTITION_FIELD, expiration_ms=expiration_ms(self._retention)
         )
         table.clustering_fields = list(CLUSTER_FIELDS)
         existing = _call(lambda: client.create_table(table, exists_ok=True, retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
         self._add_missing_columns(existing)
+        if apply_retention(existing, self._retention, table_id=self.table_id):
+            _call(lambda: client.update_table(existing, ["time_partitioning"], retry=NO_RETRY, timeout=REQUEST_TIMEOUT))
         self._ensure_view()
         self._ready = True
 
@@ -312,3 +319,31 @@ def dedup_view_sql(table_id: str, columns: Sequence[str]) -> str:
     """The view that keeps one row per cluster, report id and part, the first received (``schema.figures``)."""
     # Table and column names come from --database (checked to be project.dataset.table) and the committed schema.
     return figures.dedup_view_sql(dialect="bigquery", table=f"`{table_id}`", columns=columns)
+
+
+STREAMING_BUFFER: Final = "streaming buffer"
+
+
+def forget_cluster(table: str, cluster_id: str, *, emulator_host: str | None = None) -> int:
+    """Delete every report of ``cluster_id`` from ``project.dataset.table``; returns the rows deleted.
+
+    BigQuery cannot delete rows streamed in the last minutes (up to about 90) yet: that error says to run
+    again later.
+
+    Raises:
+        SinkConfigError: the table cannot be read or changed, with the reason.
+    """
+    project = table.partition(".")[0]
+    client = _client(project, emulator_host)
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("cluster_id", "STRING", cluster_id)]
+    )
+    statement = f"DELETE FROM `{table}` WHERE clusterID = @cluster_id"  # noqa: S608  # the table name was checked
+    try:
+        job = client.query(statement, job_config=config, retry=NO_RETRY, timeout=REQUEST_TIMEOUT)
+        job.result(retry=NO_RETRY, timeout=300)
+    except (google_errors.GoogleAPIError, GoogleAuthError, requests.exceptions.RequestException) as e:
+        later = STREAMING_BUFFER in str(e).lower()
+        hint = " (rows streamed in the last 90 minutes cannot be deleted yet: run again later)" if later else ""
+        raise SinkConfigError(f"BigQuery refused the deletion in {table}: {e}{hint}") from e
+    return int(job.num_dml_affected_rows or 0)

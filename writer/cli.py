@@ -43,7 +43,12 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
     Raises:
         SinkConfigError: the store cannot be opened, or the metrics port cannot be served.
     """
-    sink = open_sink(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
+    sink = open_sink(
+        settings.database,
+        emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
+        retention=settings.retention,
+        duckdb_memory_limit=settings.duckdb_memory_limit,
+    )
     metrics = WriterMetrics()
     if settings.metrics_port is not None:
         try:
@@ -81,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
+    # Files the writer creates (the DuckDB file, its write-ahead log and lock files) hold every cluster id.
+    os.umask(0o077)
     try:
         sink, metrics = _open_store(settings)
     except SinkConfigError as e:

@@ -9,92 +9,68 @@ a batch when a reader waits at the gate; the next batch opens it again. A
 second writer process on the same file still fails at start with
 ``SinkConfigError``, through the writer lock; it never writes.
 
-A batch is a series of ``INSERT`` statements of the table rows as JSON
-lines that DuckDB splits and parses itself, each about 4 MB at most and
-committed on its own; each is in the write-ahead log when it returns. A split
-report is stored as its parts, one table row each, as in BigQuery. Closing
-the file checkpoints it.
+A batch is a series of ``INSERT`` statements of the table rows as JSON lines
+(``writer.duckdb_sql``), each committed on its own and in the write-ahead log
+when it returns. Closing the file checkpoints it.
+
+**Memory** (``writer.duckdb_memory``): a checkpoint rewrites the whole row
+group that received new rows, so with large free-text values it can need more
+than DuckDB's limit, and then fails after the commit, leaving the database
+unusable until reopened. The sink reopens the file with more memory (doubling
+up to the ceiling), checkpoints, and goes on with the next statement; past the
+ceiling it writes on into the write-ahead log without automatic checkpoints,
+says so once at error level, and retries every ``MAINTAIN_EVERY`` seconds. A
+statement that runs out of memory itself is split in halves. Retention deletes
+rows in steps of ``EXPIRE_STEP_ROWS`` on the same schedule, between batches.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import threading
-from collections.abc import Iterator, Sequence
-from datetime import datetime
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import duckdb
 
-from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, gate, poll, reader_waiting
+from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, gate, poll, protect_store, reader_waiting
 from schema.bigquery import FieldSchema, load_table_schema
-from schema.figures import dedup_view_sql, latest_reports_sql
+from writer import duckdb_sql as sql
+from writer.duckdb_memory import DEFAULT_MEMORY, MEMORY_FIX, DuckDbMemory
 from writer.errors import PermanentSinkError, SinkConfigError, StoreLockedError, TransientSinkError
 from writer.rows import Row
 from writer.sinks import WriteResult
 
-TABLE: Final = "reports"
-DEDUP_VIEW: Final = "reports_dedup"
-
-_SCALAR_TYPES: Final = {"STRING": "VARCHAR", "TIMESTAMP": "TIMESTAMPTZ", "INTEGER": "BIGINT", "BOOLEAN": "BOOLEAN"}
-
+TABLE: Final = sql.TABLE
+DEDUP_VIEW: Final = sql.DEDUP_VIEW
 RELEASE_AFTER_IDLE: Final = 0.2
 """Seconds without a batch after which the writer closes the file, so that any reader may open it."""
 OPEN_TIMEOUT: Final = 10.0
 """Seconds the writer waits for readers to close the file before the batch counts as a transient failure."""
 READ_OPEN_TIMEOUT: Final = 30.0
 """Seconds a reader waits for the writer to let go of the file."""
+MAINTAIN_EVERY: Final = 60.0
+"""Seconds between two rounds of retention (and of checkpoint retries after a checkpoint failed for good)."""
+EXPIRE_STEP_ROWS: Final = 2000
+"""Rows deleted per statement by retention: a step takes milliseconds, so batches barely wait."""
+EXPIRE_STEPS: Final = 100
+"""Steps per round at most; the rest waits for the next round."""
+_NO_AUTOCHECKPOINT: Final = ("SET checkpoint_threshold = '1000TB'", "PRAGMA disable_checkpoint_on_shutdown")
+
+log = logging.getLogger(__name__)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _column_type(column: FieldSchema) -> str:
-    if column["type"] == "RECORD":
-        inner = ", ".join(f"{_quote(f['name'])} {_column_type(f)}" for f in column["fields"])
-        kind = f"STRUCT({inner})"
-    else:
-        kind = _SCALAR_TYPES[column["type"]]
-    return f"{kind}[]" if column["mode"] == "REPEATED" else kind
-
-
-def _json_structure(columns: Sequence[FieldSchema]) -> dict[str, Any]:
-    # from_json's structure argument: a sample document with type names as values.
-    structure: dict[str, Any] = {}
-    for column in columns:
-        if column["type"] == "RECORD":
-            value: Any = _json_structure(column["fields"])
-        else:
-            value = _SCALAR_TYPES[column["type"]]
-        structure[column["name"]] = [value] if column["mode"] == "REPEATED" else value
-    return structure
-
-
-def _create_table_sql(columns: Sequence[FieldSchema]) -> str:
-    defs = []
-    for column in columns:
-        not_null = " NOT NULL" if column["mode"] == "REQUIRED" else ""
-        defs.append(f"{_quote(column['name'])} {_column_type(column)}{not_null}")
-    return f"CREATE TABLE IF NOT EXISTS {TABLE} ({', '.join(defs)})"
-
-
-# The dedup view and the latest report of each cluster follow the one rule of schema.figures.
-_DEDUP_SQL: Final = f"CREATE OR REPLACE VIEW {DEDUP_VIEW} AS " + dedup_view_sql(dialect="duckdb", table=TABLE)
-_LATEST_SQL: Final = latest_reports_sql(dialect="duckdb", table=TABLE)
-
-STATEMENT_BYTES: Final = 4 * 2**20
-"""JSON bytes per INSERT at most: a batch of large reports goes in several statements of one transaction."""
-MEMORY_LIMIT: Final = "256MB"
-"""DuckDB's own buffer memory: without a limit it keeps up to 80% of the machine's memory cached, far over a pod's
-limit; past this it writes to its temporary directory instead."""
-
-
-def _connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection | None:
+def _connect(path: str, *, read_only: bool, memory_limit: int | None) -> duckdb.DuckDBPyConnection | None:
     """A connection to ``path``, or None while another process has the file open."""
+    # The limit is set at connect, so that replaying a write-ahead log is bounded too.
+    config: dict[str, str | bool | int | float | list[str]] = (
+        {"memory_limit": f"{memory_limit}B"} if memory_limit else {}
+    )
     try:
-        return duckdb.connect(path, read_only=read_only)
+        return duckdb.connect(path, read_only=read_only, config=config)
     except duckdb.IOException as e:
         if "lock" in str(e).lower():
             return None
@@ -103,7 +79,9 @@ def _connect(path: str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
         raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
 
 
-def open_when_free(path: str, *, read_only: bool, timeout: float) -> duckdb.DuckDBPyConnection:
+def open_when_free(
+    path: str, *, read_only: bool, timeout: float, memory_limit: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """Open ``path`` through the gate, waiting up to ``timeout`` for the processes that have it to close it.
 
     Raises:
@@ -113,7 +91,26 @@ def open_when_free(path: str, *, read_only: bool, timeout: float) -> duckdb.Duck
     if read_only and not os.path.exists(path):
         raise SinkConfigError(f"cannot open DuckDB file {path}: it does not exist")
     with gate(path, timeout=timeout, create=not read_only):
-        return poll(lambda: _connect(path, read_only=read_only), timeout=timeout, what=f"DuckDB file {path}")
+        return poll(
+            lambda: _connect(path, read_only=read_only, memory_limit=memory_limit),
+            timeout=timeout,
+            what=f"DuckDB file {path}",
+        )
+
+
+def _short_of_memory(error: duckdb.Error) -> bool:
+    """Whether ``error`` is a checkpoint or a commit that ran out of memory (either leaves the file as it was)."""
+    text = str(error).lower()
+    return (
+        isinstance(error, duckdb.OutOfMemoryException)
+        or "checkpoint" in text
+        or "failed to pin block" in text
+        or "out of memory" in text
+    )
+
+
+def _committed(error: duckdb.Error) -> bool:
+    return "COMMIT succeeded" in str(error)
 
 
 class DuckDbSink:
@@ -121,18 +118,33 @@ class DuckDbSink:
 
     name = "duckdb"
 
-    def __init__(self, path: str, *, release_after_idle: float = RELEASE_AFTER_IDLE) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        release_after_idle: float = RELEASE_AFTER_IDLE,
+        memory: DuckDbMemory = DEFAULT_MEMORY,
+        retention: timedelta | None = None,
+        maintain_every: float = MAINTAIN_EVERY,
+    ) -> None:
         """Take ``path`` for this writer process, and create or migrate its table.
+
+        ``memory`` bounds DuckDB; ``retention`` (None: keep everything) is how long rows are kept.
 
         Raises:
             SinkConfigError: another writer has the file, or it cannot be opened or migrated.
         """
         self.path = path
         self._release_after_idle = release_after_idle
+        self._memory = memory
+        self._retention = retention
         self._lock = threading.Lock()
-        """Held while the connection is used, opened or closed: the sink thread and the release timer share it."""
+        """Held while the connection is used, opened or closed: the sink thread and the timers share it."""
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._timer: threading.Timer | None = None
+        self._degraded = False
+        """A checkpoint failed even with the ceiling: write on into the WAL, without automatic checkpoints."""
+        self._closed = threading.Event()
         try:
             self._writer_lock = WriterLock(path)
         except WriterRunningError as e:
@@ -145,44 +157,101 @@ class DuckDbSink:
         columns = load_table_schema()
         try:
             with self._lock:
-                self._migrate(self._open(), columns)
+                self._migrate(columns)
                 self._after_work()
         except (SinkConfigError, TransientSinkError, duckdb.Error) as e:
             self.close()
             if isinstance(e, SinkConfigError):
                 raise
             raise SinkConfigError(f"cannot prepare table {TABLE} in {path}: {e}") from e
-        structure = json.dumps(_json_structure(columns))
-        # The structure comes from the committed schema; the rows travel as one bound parameter, a report a line.
-        # Splitting the lines and parsing each report on its own costs DuckDB about half the CPU of parsing the
-        # batch as one JSON array (one huge value) and unnesting it.
-        self._insert_sql = (
-            f"INSERT INTO {TABLE} BY NAME SELECT unnest(from_json(line, '{structure}')) "  # noqa: S608
-            "FROM (SELECT unnest(string_split(?, chr(10))) AS line)"
+        self._insert_sql = sql.insert_sql(columns)
+        self._maintainer = threading.Thread(
+            target=self._maintain_loop, args=(maintain_every,), name="spartakus-duckdb-maintenance", daemon=True
         )
+        self._maintainer.start()
 
-    @staticmethod
-    def _migrate(connection: duckdb.DuckDBPyConnection, columns: Sequence[FieldSchema]) -> None:
-        connection.execute(_create_table_sql(columns))
-        existing = {row[0] for row in connection.execute(f"DESCRIBE {TABLE}").fetchall()}
+    def _migrate(self, columns: Sequence[FieldSchema]) -> None:
+        self._execute(sql.create_table_sql(columns))
+        existing = {row[0] for row in self._execute(f"DESCRIBE {TABLE}")}
         for column in columns:
             # Newer columns are NULLABLE by contract, so an older file gains them with NULLs.
             if column["name"] not in existing and column["mode"] != "REQUIRED":
-                connection.execute(
-                    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {_quote(column['name'])} {_column_type(column)}"
+                self._execute(
+                    f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {sql.quote(column['name'])} "
+                    f"{sql.column_type(column)}"
                 )
-        connection.execute(_DEDUP_SQL)
+        self._execute(sql.DEDUP_SQL)
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         """The open connection, opening the file first if the sink had let go of it (with ``_lock`` held)."""
         if self._connection is None:
             try:
-                connection = open_when_free(self.path, read_only=False, timeout=OPEN_TIMEOUT)
+                connection = open_when_free(
+                    self.path, read_only=False, timeout=OPEN_TIMEOUT, memory_limit=self._memory.limit
+                )
             except StoreBusyError as e:
                 raise TransientSinkError(f"DuckDB file {self.path} is busy with readers: {e}") from e
-            connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            for statement in _NO_AUTOCHECKPOINT if self._degraded else ():
+                connection.execute(statement)
+            protect_store(self.path)
             self._connection = connection
         return self._connection
+
+    def _execute(self, statement: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement and fetch its rows (``_lock`` held).
+
+        A checkpoint or a commit that runs out of memory leads to recovery (a checkpoint with more memory),
+        then the statement runs once more, unless it had committed already (then there are no rows).
+        """
+        try:
+            return self._open().execute(statement, list(parameters)).fetchall()
+        except duckdb.Error as e:
+            if not _short_of_memory(e):
+                raise
+            self._recover(e)
+            if _committed(e):
+                return []
+            return self._open().execute(statement, list(parameters)).fetchall()
+
+    def _recover(self, error: duckdb.Error) -> None:
+        """Checkpoint the file with more memory after ``error``, or write on without checkpoints (``_lock`` held)."""
+        self._drop()
+        log.warning(
+            "DuckDB could not checkpoint within its memory limit; checkpointing with more memory",
+            extra={"file": self.path, "memory_limit": self._memory.limit, "error": str(error).splitlines()[0]},
+        )
+        if self._checkpoint_with_more_memory():
+            return
+        if not self._degraded:
+            self._degraded = True
+            log.error(
+                "DuckDB cannot checkpoint its file even with more memory: writing on into its write-ahead log, "
+                "which grows until a checkpoint succeeds (retried every minute)",
+                extra={"file": self.path, "memory_ceiling": self._memory.ceiling, "fix": MEMORY_FIX},
+            )
+
+    def _checkpoint_with_more_memory(self) -> bool:
+        """Open the file with twice the limit, then twice that, up to the ceiling, until a CHECKPOINT succeeds."""
+        limit = self._memory.limit
+        while limit < self._memory.ceiling:
+            limit = min(2 * limit, self._memory.ceiling)
+            try:
+                connection = open_when_free(self.path, read_only=False, timeout=OPEN_TIMEOUT, memory_limit=limit)
+            except StoreBusyError as e:
+                raise TransientSinkError(f"DuckDB file {self.path} is busy with readers: {e}") from e
+            try:
+                connection.execute("CHECKPOINT")
+            except duckdb.Error as e:
+                log.warning("checkpoint failed again", extra={"memory_limit": limit, "error": str(e).splitlines()[0]})
+                continue
+            finally:
+                connection.close()
+            if self._degraded:
+                log.warning("DuckDB checkpointed its file again; automatic checkpoints are back on")
+            self._degraded = False
+            log.info("DuckDB checkpointed with more memory", extra={"file": self.path, "memory_limit": limit})
+            return True
+        return False
 
     def _after_work(self) -> None:
         """Let go of the file now if a reader waits, else once the sink has been idle a while (``_lock`` held)."""
@@ -211,6 +280,16 @@ class DuckDbSink:
         if connection is not None:
             connection.close()
 
+    def _drop(self) -> None:
+        """Close a connection DuckDB has invalidated; it fails to checkpoint, which is why it is dropped."""
+        self._timer = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except duckdb.Error:
+                log.debug("closing an invalidated DuckDB connection failed", exc_info=True)
+
     def write(self, rows: Sequence[Row]) -> WriteResult:
         """Insert ``rows``, in statements of about ``STATEMENT_BYTES`` each.
 
@@ -222,63 +301,105 @@ class DuckDbSink:
             return WriteResult()
         with self._lock:
             self._cancel_release()
-            connection = self._open()
             try:
                 # Each statement commits on its own: DuckDB cannot spill a transaction's new rows, so one
                 # transaction for a batch of large reports would need them all in memory. A batch that fails
                 # half-way is written again whole, and the dedup view hides the rows written twice.
-                for document in _documents(rows):
-                    connection.execute(self._insert_sql, [document])
+                for document in sql.documents(rows):
+                    self._insert(document)
             except (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException) as e:
                 raise PermanentSinkError(f"DuckDB refused the rows: {e}") from e
             except duckdb.Error as e:
-                self._release()  # the next attempt opens the file afresh
-                raise TransientSinkError(f"DuckDB write failed: {e}") from e
+                self._drop()  # the next attempt opens the file afresh
+                fix = MEMORY_FIX if _short_of_memory(e) else ""
+                raise TransientSinkError(f"DuckDB write failed: {e}", fix=fix) from e
             finally:
                 self._after_work()
         return WriteResult()
 
-    def fetchall(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+    def _insert(self, document: str) -> None:
+        try:
+            self._execute(self._insert_sql, [document])
+        except duckdb.Error as e:
+            if not _short_of_memory(e):
+                raise
+            parts = sql.halves(document)
+            if len(parts) == 1:
+                raise
+            self._drop()  # frees what the failed statement held
+            for part in parts:
+                self._insert(part)
+
+    def _maintain_loop(self, every: float) -> None:
+        while not self._closed.wait(every):
+            try:
+                self.maintain()
+            except Exception:
+                log.exception("DuckDB maintenance failed; trying again later")
+
+    def maintain(self) -> int:
+        """Retry a checkpoint that failed for good, and delete rows past the retention; returns rows deleted."""
+        if self._degraded:
+            with self._lock:
+                self._cancel_release()
+                try:
+                    self._drop()
+                    self._checkpoint_with_more_memory()
+                finally:
+                    self._after_work()
+        if self._retention is None:
+            return 0
+        cutoff = datetime.now(UTC) - self._retention
+        deleted = 0
+        for _ in range(EXPIRE_STEPS):
+            with self._lock:  # taken per step: a batch waits for one step at most
+                self._cancel_release()
+                try:
+                    result = self._execute(sql.EXPIRE_STEP_SQL, [cutoff, EXPIRE_STEP_ROWS])
+                finally:
+                    self._after_work()
+            step = result[0][0] if result else 0
+            deleted += step
+            if step < EXPIRE_STEP_ROWS or self._closed.is_set():
+                break
+        if deleted:
+            log.info("deleted reports past the retention", extra={"rows": deleted, "before": cutoff.isoformat()})
+        return deleted
+
+    def fetchall(self, statement: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         """The rows of a read query on the file, through this sink's connection (for checks of what it stored)."""
         with self._lock:
             self._cancel_release()
-            connection = self._open()
             try:
-                return connection.execute(sql, list(parameters)).fetchall()
+                return self._execute(statement, parameters)
             finally:
                 self._after_work()
 
     def close(self) -> None:
         """Checkpoint and close the file, and give up the writer lock."""
+        self._closed.set()
         with self._lock:
             self._cancel_release()
+            # Closing checkpoints too, but silently gives up when short of memory: this one recovers.
+            if os.path.exists(self.path + ".wal") and not self._degraded:
+                try:
+                    self._execute("CHECKPOINT")
+                except (duckdb.Error, SinkConfigError, TransientSinkError) as e:
+                    log.warning(
+                        "DuckDB could not checkpoint at close; its write-ahead log keeps the rows",
+                        extra={"error": str(e)},
+                    )
             self._release()
         self._writer_lock.release()
 
 
-def _documents(rows: Sequence[Row]) -> Iterator[str]:
-    """The rows' table rows as JSON lines, in documents of about ``STATEMENT_BYTES`` at most."""
-    # A payload is compact JSON, where a line break can only appear escaped, so lines separate table rows.
-    lines: list[bytes] = []
-    size = 0
-    for payload in (payload for row in rows for payload in row.payloads):
-        if lines and size + len(payload) > STATEMENT_BYTES:
-            yield b"\n".join(lines).decode()
-            lines, size = [], 0
-        lines.append(payload)
-        size += len(payload) + 1
-    if lines:
-        yield b"\n".join(lines).decode()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items() if item is not None}
-    return value
+def _open_for_tool(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+    if not os.path.exists(path):
+        raise SinkConfigError(f"cannot open DuckDB file {path}: it does not exist")
+    try:
+        return open_when_free(path, read_only=read_only, timeout=READ_OPEN_TIMEOUT)
+    except StoreBusyError as e:
+        raise StoreLockedError(f"DuckDB file {path} is open in another process: {e}") from e
 
 
 def latest_reports(path: str) -> list[dict[str, Any]]:
@@ -289,28 +410,34 @@ def latest_reports(path: str) -> list[dict[str, Any]]:
     Raises:
         SinkConfigError: the file cannot be opened (missing, or kept by another process for too long).
     """
+    connection = _open_for_tool(path, read_only=True)
     try:
-        connection = open_when_free(path, read_only=True, timeout=READ_OPEN_TIMEOUT)
-    except StoreBusyError as e:
-        raise StoreLockedError(f"DuckDB file {path} is open in another process: {e}") from e
-    try:
-        cursor = connection.execute(_LATEST_SQL)
+        cursor = connection.execute(sql.LATEST_SQL)
         names = [d[0] for d in cursor.description or []]
-        return _joined([_plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()])
+        return sql.joined([sql.plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()])
     except duckdb.Error as e:
         raise SinkConfigError(f"cannot read reports from {path}: {e}") from e
     finally:
         connection.close()
 
 
-def _joined(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Table rows in report order, the parts of a split report joined back into one report."""
-    reports: list[dict[str, Any]] = []
-    for row in rows:
-        part = row.pop("part", None)
-        row.pop("parts", None)
-        if part and reports and reports[-1].get("clusterID") == row.get("clusterID"):
-            reports[-1].setdefault("nodes", []).extend(row.get("nodes") or [])
-        else:
-            reports.append(row)
-    return reports
+def forget_cluster(path: str, cluster_id: str) -> int:
+    """Delete every stored report of ``cluster_id``; returns the rows deleted.
+
+    Opens the file for writing through the gate, so a running writer lets go of it meanwhile.
+
+    Raises:
+        SinkConfigError: the file cannot be opened or changed.
+    """
+    started = time.monotonic()
+    connection = _open_for_tool(path, read_only=False)
+    try:
+        deleted = connection.execute(sql.FORGET_SQL, [cluster_id]).fetchone()
+        # The checkpoint writes the deletion into the file itself, not only into its write-ahead log.
+        connection.execute("CHECKPOINT")
+    except duckdb.Error as e:
+        raise SinkConfigError(f"cannot delete reports from {path}: {e}") from e
+    finally:
+        connection.close()
+    log.info("forgot a cluster", extra={"rows": deleted[0] if deleted else 0, "s": time.monotonic() - started})
+    return deleted[0] if deleted else 0

@@ -19,6 +19,11 @@ class SinkError(WriterError):
 class TransientSinkError(SinkError):
     """The write may succeed later: connection errors, timeouts, throttling, server errors."""
 
+    def __init__(self, message: str, *, fix: str = "") -> None:
+        """``fix`` tells an operator what would let the write succeed, when the sink knows."""
+        super().__init__(message)
+        self.fix = fix
+
 
 class PermanentSinkError(SinkError):
     """The request as a whole is invalid and will fail the same way every time."""

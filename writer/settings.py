@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field, field_validator
 from pydantic_settings import BaseSettings, CliPositionalArg
 
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, LogLevelFlag, QueueFlag
@@ -51,11 +52,30 @@ class WriterSettings(BaseSettings):
         description="Bytes of message bodies and decoded rows held at most; past it the writer stops taking "
         "deliveries until half is free. [SPARTAKUS_MAX_HELD_BYTES]",
     )
+    retention: GoDuration | None = Field(
+        default=None,
+        description="Keep reports this long after they were received, e.g. 8760h; unset keeps them forever. "
+        "BigQuery: the table's partition expiration; DuckDB: older rows are deleted while the writer is idle. "
+        "[SPARTAKUS_RETENTION]",
+    )
+    duckdb_memory_limit: ByteSize | None = Field(
+        default=None,
+        description="DuckDB's memory limit, e.g. 512MiB. Default: 40% of the container's memory limit (cgroup), "
+        "else a quarter of the machine's up to 1GiB; a checkpoint that fails under it is retried with up to 75% "
+        "of the container's. [SPARTAKUS_DUCKDB_MEMORY_LIMIT]",
+    )
     connection_name: ConnectionNameFlag = "spartakus-writer"
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port for /metrics; off when unset. [SPARTAKUS_METRICS_PORT]"
     )
     log_level: LogLevelFlag = "info"
+
+    @field_validator("retention")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("the retention must be longer than 0, e.g. 8760h; leave it unset to keep everything")
+        return value
 
 
 class DlqSettings(BaseSettings):

@@ -84,6 +84,8 @@ class SinkWorker:
         self._max_hold = max_hold
         self._stop = stop
         self._metrics = metrics
+        self._stalled = False
+        """A batch went back to the queue after ``max_hold`` and none was written since: said once, at error level."""
         self._jobs: queue.SimpleQueue[tuple[Job, queue.SimpleQueue[Settlement], Session] | None]
         self._jobs = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="spartakus-writer-sink", daemon=True)
@@ -121,6 +123,21 @@ class SinkWorker:
         self._metrics.store_unreachable.set(1)
         log.warning("transient sink failure, retrying", extra={"sink": self._sink.name, "error": str(error)})
 
+    def _no_progress(self, error: TransientSinkError, held: float) -> None:
+        """Say once, at error level, that the writer cannot store anything, why, and what would fix it."""
+        if self._stalled or held < self._max_hold:
+            return
+        self._stalled = True
+        log.error(
+            "the writer has stored nothing for --max-hold; batches go back to the queue until the store accepts them",
+            extra={
+                "sink": self._sink.name,
+                "max_hold_s": self._max_hold,
+                "reason": str(error),
+                "fix": error.fix or "make the store reachable and writable; the reason says what failed",
+            },
+        )
+
     def _hold_policy(self, job: Job) -> RetryPolicy:
         """The write policy's backoff, for as long as the batch may still be held."""
         left = job.batch.opened_at + self._max_hold - time.monotonic()
@@ -138,6 +155,7 @@ class SinkWorker:
                 "sink still failing; returning the batch to the queue",
                 extra={"rows": len(rows), "held_s": round(held, 1), "error": str(e)},
             )
+            self._no_progress(e, held)
             return Settlement(job, requeue=list(deliveries))
         except PermanentSinkError as e:
             if len(rows) == 1:
@@ -147,6 +165,9 @@ class SinkWorker:
             settlement.merge(self.store(job, deliveries[middle:], rows[middle:]))
             return settlement
         self._metrics.store_unreachable.set(0)
+        if self._stalled:
+            self._stalled = False
+            log.warning("the store accepts batches again", extra={"sink": self._sink.name})
         written = [d for i, d in enumerate(deliveries) if i not in result.rejected]
         dead = [(deliveries[i], reason) for i, reason in sorted(result.rejected.items())]
         return Settlement(job, written=written, dead=dead)

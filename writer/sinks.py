@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
@@ -70,10 +71,18 @@ class StdoutSink:
         self._stream.flush()
 
 
-def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
+def open_sink(
+    database: str,
+    *,
+    emulator_host: str | None = None,
+    retention: timedelta | None = None,
+    duckdb_memory_limit: int | None = None,
+) -> Sink:
     """Open the sink ``database`` names.
 
-    ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI), with or without ``http://``.
+    ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI), with or without ``http://``;
+    ``retention`` is how long reports are kept (None: forever); ``duckdb_memory_limit`` overrides the
+    DuckDB memory limit derived from the container's.
 
     Raises:
         SinkConfigError: the URL is malformed or the store cannot be opened as configured.
@@ -95,13 +104,15 @@ def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
             raise SinkConfigError(
                 f"--database {database!r}: give a file, e.g. duckdb:////var/lib/spartakus/reports.duckdb"
             )
-        return DuckDbSink(path)
+        from writer.duckdb_memory import duckdb_memory  # noqa: PLC0415  # as above
+
+        return DuckDbSink(path, memory=duckdb_memory(duckdb_memory_limit), retention=retention)
     if parts.scheme == "bigquery":
         from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415  # the Google client loads only when chosen
 
         if not (table := bigquery_table(parts.netloc, parts.path)):
             raise SinkConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
-        return BigQuerySink(table, emulator_host=emulator_host)
+        return BigQuerySink(table, emulator_host=emulator_host, retention=retention)
     raise SinkConfigError(
         f"--database {database!r}: use bigquery://project.dataset.table, duckdb:///relative/file.duckdb, "
         "duckdb:////absolute/file.duckdb or stdout"

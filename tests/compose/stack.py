@@ -28,7 +28,13 @@ QUEUE: Final = "spartakus.reports"
 BIGQUERY_PROJECT: Final = "spartakus-local"
 TABLE: Final = f"{BIGQUERY_PROJECT}.spartakus.reports"
 VIEW: Final = f"{TABLE}_dedup"
-PORT_VARIABLES: Final = ("SPARTAKUS_INGEST_PORT", "RABBITMQ_PORT", "RABBITMQ_MANAGEMENT_PORT", "BIGQUERY_PORT")
+PORT_VARIABLES: Final = (
+    "SPARTAKUS_INGEST_PORT",
+    "RABBITMQ_PORT",
+    "RABBITMQ_MANAGEMENT_PORT",
+    "BIGQUERY_PORT",
+    "SPARTAKUS_DASHBOARD_PORT",
+)
 COMMAND_TIMEOUT: Final = 300.0
 VOLUNTEER_RUN: Final = ("--profile", "volunteer", "run", "--rm", "volunteer")
 VOLUNTEER_ENV: Final = {"SPARTAKUS_CLUSTER_ID": "auto", "SPARTAKUS_PERIOD": "0"}
@@ -89,6 +95,10 @@ class Stack:
     @property
     def ingest_port(self) -> int:
         return self.ports["SPARTAKUS_INGEST_PORT"]
+
+    @property
+    def dashboard_port(self) -> int:
+        return self.ports["SPARTAKUS_DASHBOARD_PORT"]
 
     def management(self, path: str) -> Any:
         """A GET on the broker's management API (guest/guest), decoded."""

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from pydantic_settings import BaseSettings
 
+from dashboard.settings import DashboardSettings
 from ingest.settings import IngestSettings
 from runtime.settings import ENV_PREFIX
 from volunteer.settings import VolunteerSettings
@@ -15,6 +16,7 @@ ROLE_SETTINGS: dict[str, type[BaseSettings]] = {
     "ingest": IngestSettings,
     "writer": WriterSettings,
     "volunteer": VolunteerSettings,
+    "dashboard": DashboardSettings,
 }
 
 

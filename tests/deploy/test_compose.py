@@ -21,7 +21,7 @@ from tests.deploy.roles import unknown_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
-SPARTAKUS_SERVICES = ("ingest", "writer", "volunteer")
+SPARTAKUS_SERVICES = ("ingest", "writer", "dashboard", "volunteer")
 
 
 def check_jsonschema() -> str:
@@ -78,7 +78,7 @@ def test_the_validation_catches_a_misspelled_key(tmp_path: Path) -> None:
 def test_the_whole_pipeline_is_there_and_the_test_stand_in_only_in_its_profile(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(services) == {"rabbitmq", "bigquery", "ingest", "writer", "volunteer", "kube-api"}
+    assert set(services) == {"rabbitmq", "bigquery", "ingest", "writer", "dashboard", "volunteer", "kube-api"}
     assert services["kube-api"]["profiles"] == ["test"]
     assert services["volunteer"]["profiles"] == ["volunteer"]
 
@@ -133,6 +133,19 @@ def test_three_writers_write_to_bigquery_through_the_emulator(services: dict[str
     assert grace > batch
 
 
+def test_the_dashboard_reads_the_writers_table_on_the_emulator_and_is_healthy_on_its_port(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    dashboard = services["dashboard"]
+    env = dashboard["environment"]
+
+    assert dashboard["command"] == ["dashboard"]
+    assert env["SPARTAKUS_DATABASE"] == services["writer"]["environment"]["SPARTAKUS_DATABASE"]
+    assert env["BIGQUERY_EMULATOR_HOST"] == services["writer"]["environment"]["BIGQUERY_EMULATOR_HOST"]
+    assert dashboard["ports"] == ["127.0.0.1:${SPARTAKUS_DASHBOARD_PORT:-8090}:8090"]
+    assert f"http://127.0.0.1:{env['SPARTAKUS_PORT']}/healthz" in healthcheck_command(dashboard)
+
+
 def test_the_volunteer_is_opt_in_and_reads_a_mounted_kubeconfig(services: dict[str, dict[str, Any]]) -> None:
     volunteer = services["volunteer"]
     env = volunteer["environment"]
@@ -147,7 +160,12 @@ def test_the_volunteer_is_opt_in_and_reads_a_mounted_kubeconfig(services: dict[s
 
 
 def test_dependencies_wait_for_healthy_services(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"ingest": {"rabbitmq"}, "writer": {"rabbitmq", "bigquery"}, "volunteer": {"ingest"}}
+    expected = {
+        "ingest": {"rabbitmq"},
+        "writer": {"rabbitmq", "bigquery"},
+        "dashboard": {"bigquery"},
+        "volunteer": {"ingest"},
+    }
 
     for name, needs in expected.items():
         depends_on = services[name]["depends_on"]

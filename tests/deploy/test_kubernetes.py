@@ -85,6 +85,12 @@ def env_value(deployment: Manifest, name: str) -> str:
     return value
 
 
+def broker_clients(manifests: list[Manifest]) -> list[Manifest]:
+    """The Deployments that talk to RabbitMQ (all but the dashboard, which reads the store only)."""
+    deployments = [doc for doc in manifests if doc["kind"] == "Deployment"]
+    return [doc for doc in deployments if container(doc)["args"] != ["dashboard"]]
+
+
 def test_the_collector_has_every_kind_it_needs(manifests: list[Manifest]) -> None:
     kinds = sorted(doc["kind"] for doc in manifests)
 
@@ -92,9 +98,13 @@ def test_the_collector_has_every_kind_it_needs(manifests: list[Manifest]) -> Non
         [
             "Namespace",
             "ServiceAccount",
+            "ServiceAccount",
+            "Deployment",
             "Deployment",
             "Deployment",
             "Service",
+            "Service",
+            "PodDisruptionBudget",
             "PodDisruptionBudget",
             "PodDisruptionBudget",
             "PodDisruptionBudget",
@@ -111,7 +121,7 @@ def test_secrets_are_referenced_never_inlined(manifests: list[Manifest]) -> None
     assert not [doc for doc in manifests if doc["kind"] == "Secret"]
     text = "\n".join(path.read_text() for path in COLLECTOR.rglob("*.yaml"))
     assert not re.search(r"(?i)password\s*[:=]\s*[\"']?\w", text.replace("$(RABBITMQ_PASSWORD)", ""))
-    for deployment in (doc for doc in manifests if doc["kind"] == "Deployment"):
+    for deployment in broker_clients(manifests):
         refs = [v["valueFrom"]["secretKeyRef"] for v in container(deployment)["env"] if "valueFrom" in v]
         assert {(ref["name"], ref["key"]) for ref in refs} == {
             (RABBITMQ_USER_SECRET_NAME, "username"),
@@ -125,12 +135,12 @@ def test_secrets_are_referenced_never_inlined(manifests: list[Manifest]) -> None
 
 def test_components_get_one_broker_address_per_rabbitmq_replica(manifests: list[Manifest]) -> None:
     replicas = one(manifests, "RabbitmqCluster", "spartakus-rabbitmq")["spec"]["replicas"]
-    for deployment in (doc for doc in manifests if doc["kind"] == "Deployment"):
+    for deployment in broker_clients(manifests):
         hosts = {urlsplit(url).hostname for url in split_amqp_urls(env_value(deployment, "SPARTAKUS_AMQP_URL"))}
         assert hosts == {f"spartakus-rabbitmq-server-{n}.spartakus-rabbitmq-nodes" for n in range(replicas)}
 
 
-@pytest.mark.parametrize("name", ["spartakus-ingest", "spartakus-writer"])
+@pytest.mark.parametrize("name", ["spartakus-ingest", "spartakus-writer", "spartakus-dashboard"])
 def test_pods_run_non_root_read_only_without_privileges_and_with_bounded_resources(
     manifests: list[Manifest], name: str
 ) -> None:
@@ -170,6 +180,24 @@ def test_ingest_is_probed_on_healthz_and_readyz_and_served_by_its_service(manife
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert budget["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
     assert budget["spec"]["minAvailable"] < deployment["spec"]["replicas"], "a drain must be able to evict one"
+
+
+def test_the_dashboard_reads_the_writers_table_with_its_own_service_account_and_is_served(
+    manifests: list[Manifest], config: dict[str, dict[str, str]]
+) -> None:
+    deployment = one(manifests, "Deployment", "spartakus-dashboard")
+    pod = deployment["spec"]["template"]["spec"]
+    account = one(manifests, "ServiceAccount", "spartakus-dashboard")
+    service = one(manifests, "Service", "spartakus-dashboard")
+
+    assert pod["serviceAccountName"] == "spartakus-dashboard"
+    assert "spartakus-dashboard@" in account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+    assert config["spartakus-dashboard"]["SPARTAKUS_DATABASE"] == config["spartakus-writer"]["SPARTAKUS_DATABASE"]
+    assert "SPARTAKUS_AMQP_URL" not in env_names(deployment, config)
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container(deployment)[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert env_value(deployment, "SPARTAKUS_HOST") == "0.0.0.0"  # noqa: S104  # a pod serves on its own address
 
 
 def test_ingest_gets_longer_than_its_own_shutdown_to_stop(manifests: list[Manifest]) -> None:
@@ -274,8 +302,8 @@ def test_kustomize_builds_the_base_into_one_namespace() -> None:
     assert {doc["kind"] for doc in built}.isdisjoint({"ScaledObject", "TriggerAuthentication"}), "KEDA is opt-in"
     namespaced = [doc for doc in built if doc["kind"] != "Namespace"]
     assert {doc["metadata"]["namespace"] for doc in namespaced} == {"spartakus"}
-    writer = next(doc for doc in built if doc["kind"] == "Deployment" and doc["metadata"]["name"] == "spartakus-writer")
-    refs = {source["configMapRef"]["name"] for source in container(writer)["envFrom"]}
+    deployments = [doc for doc in built if doc["kind"] == "Deployment"]
+    refs = {source["configMapRef"]["name"] for doc in deployments for source in container(doc).get("envFrom", [])}
     generated = {doc["metadata"]["name"] for doc in built if doc["kind"] == "ConfigMap"}
     assert refs == generated, "the hashed ConfigMap names are wired into the pods"
 

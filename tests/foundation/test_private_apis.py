@@ -4,7 +4,7 @@
 to write one loop iteration's frames with one ``send()``; ``runtime.logs``
 clears ``logging._srcfile`` so that no log call looks up its caller's source
 line. Either would otherwise stop working silently and cost only speed.
-``ingest.connections.GuardedHttpProtocol`` extends uvicorn's httptools
+``runtime.connections.GuardedHttpProtocol`` extends uvicorn's httptools
 protocol: it swaps ``self.app`` before ``on_headers_complete`` picks it up, and
 overrides ``_unsupported_upgrade_warning``, which uvicorn calls when it does not
 upgrade a connection.
@@ -22,8 +22,8 @@ import pytest
 from pika.adapters.asyncio_connection import AsyncioConnection
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ingest.connections import GuardedHttpProtocol
 from ingest.publisher import CoalescingConnection
+from runtime.connections import GuardedHttpProtocol
 from runtime.logs import configure_logging
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingest.connections import LOG_EVERY
+from runtime.connections import LOG_EVERY
 from tests.ingest.gateway import Gateway, go_volunteer_report, running_gateway
 from tests.ingest.hostile import gzip_bomb
 from tests.support.amqp import blocking_channel, delete_queues, unique_queue_name

@@ -1,4 +1,4 @@
-"""Hostile clients of the gateway, and a probe of how small reports fare meanwhile (loopback only).
+"""Hostile clients of the gateway (and the dashboard), and a probe of how requests fare meanwhile (loopback only).
 
 Each attack is a context manager that runs until it exits; the probe posts
 small reports on fresh connections and records each status and latency. The
@@ -79,17 +79,40 @@ def post(port: int, body: bytes, headers: dict[str, str], timeout: float = 10) -
         connection.close()
 
 
+def get(port: int, path: str, timeout: float = 10) -> int:
+    """GET ``path`` on a fresh connection; the status, or 0 if the connection failed."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        answer.read()
+    except (OSError, http.client.HTTPException):
+        return 0
+    else:
+        return answer.status
+    finally:
+        connection.close()
+
+
 def probe_small_reports(port: int, *, seconds: float, threads: int = 2) -> Probe:
     """Post small reports back to back from ``threads`` threads for ``seconds``, each on a fresh connection."""
+    return _probe(lambda: post(port, small_report(f"probe-{uuid.uuid4()}"), JSON_HEADERS), seconds, threads)
+
+
+def probe_page(port: int, path: str, *, seconds: float, threads: int = 2) -> Probe:
+    """GET ``path`` back to back from ``threads`` threads for ``seconds``, each on a fresh connection."""
+    return _probe(lambda: get(port, path), seconds, threads)
+
+
+def _probe(request: Callable[[], int], seconds: float, threads: int) -> Probe:
     probe = Probe()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
 
     def run() -> None:
         while time.monotonic() < deadline:
-            body = small_report(f"probe-{uuid.uuid4()}")
             started = time.perf_counter()
-            status = post(port, body, JSON_HEADERS)
+            status = request()
             with lock:
                 probe.results.append((status, time.perf_counter() - started))
 

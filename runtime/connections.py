@@ -1,5 +1,8 @@
 """Bounded connections: header size, header and body timeouts, and a connection limit that answers.
 
+Shared by the HTTP servers of the gateway and the dashboard: each passes its own
+metrics (``ConnectionMetrics``) and its own answer at the limit.
+
 uvicorn's httptools protocol has none of these. llhttp itself never limits a
 request head, and httptools joins the pieces of a long header value (or URL)
 one ``bytes +=`` at a time: a 256 MiB header value costs minutes of CPU with
@@ -33,12 +36,11 @@ import json
 import logging
 import resource
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from ingest.metrics import IngestMetrics
 
 FD_RESERVE: Final = 96
 """File descriptors kept out of the connection limit: the listening socket, the broker
@@ -56,6 +58,30 @@ DEFAULT_MAX_CONNECTIONS: Final = 4096
 """Connections per process when the operator sets no limit; an idle one costs some 10 KB."""
 
 _IDLE, _HEAD, _BODY, _APP = range(4)
+CLOSE_REASONS: Final = ("header_too_large", "header_timeout", "body_timeout", "evicted", "refused", "dropped")
+"""Why a connection was closed or refused, as the ``reason`` label of each server's counter."""
+
+
+class OpenConnectionsGauge(Protocol):
+    """A gauge whose value is read from a function (``prometheus_client.Gauge`` is one)."""
+
+    def set_function(self, f: Callable[[], float]) -> None:
+        """Read the value from ``f`` at each scrape."""
+        ...
+
+
+class ConnectionMetrics(Protocol):
+    """Where a server counts the connections its guard closes, and shows how many are open."""
+
+    @property
+    def open_connections(self) -> OpenConnectionsGauge:
+        """The gauge of open connections."""
+        ...
+
+    def count_connections_closed(self, reason: str, count: int) -> None:
+        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
+        ...
+
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +131,12 @@ class ConnectionGuard:
         limits: the bounds.
         metrics: where closed connections are counted.
         retry_after: seconds announced with a 503.
+        busy_error: the ``error`` of that 503's JSON body.
     """
 
-    def __init__(self, limits: ConnectionLimits, metrics: IngestMetrics, retry_after: int) -> None:
+    def __init__(
+        self, limits: ConnectionLimits, metrics: ConnectionMetrics, retry_after: int, *, busy_error: str = "server busy"
+    ) -> None:
         self.limits = limits
         self._metrics = metrics
         self.connections: dict[GuardedHttpProtocol, None] = {}
@@ -126,7 +155,7 @@ class ConnectionGuard:
             "request header fields too large",
             f"the request line and headers exceed {limits.max_header_bytes} bytes",
         )
-        busy = {"error": "gateway busy", "details": [{"message": "too many connections; retry later"}]}
+        busy = {"error": busy_error, "details": [{"message": "too many connections; retry later"}]}
         self._busy_body = json.dumps(busy, separators=(",", ":")).encode()
         self._busy_headers = [
             (b"content-type", b"application/json"),
@@ -319,7 +348,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._waiting[self] = None
 
     def _unsupported_upgrade_warning(self) -> None:
-        # The gateway speaks plain HTTP only: an Upgrade request is answered as an
+        # The servers speak plain HTTP only: an Upgrade request is answered as an
         # ordinary request. The parser stops reading the connection after it, so
         # the answer closes it.
         if self.cycle is not None:
