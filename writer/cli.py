@@ -43,7 +43,12 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
     Raises:
         SinkConfigError: the store cannot be opened, or the metrics port cannot be served.
     """
-    sink = open_sink(settings.database, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
+    sink = open_sink(
+        settings.database,
+        emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
+        bigquery_api=settings.bigquery_api,
+        write_endpoint=settings.bigquery_write_endpoint,
+    )
     metrics = WriterMetrics()
     if settings.metrics_port is not None:
         try:

@@ -1,6 +1,7 @@
 """The sink port: where batches of rows go, chosen with ``--database``.
 
-- ``bigquery://project.dataset.table``: BigQuery through the official client (``writer.bigquery_sink``);
+- ``bigquery://project.dataset.table``: BigQuery through the Storage Write API (``writer.bigquery_write``), or
+  with ``--bigquery-api=insertall`` through the legacy streaming API (``writer.bigquery_sink``);
 - ``duckdb:///path/file.duckdb``: an embedded DuckDB file, table ``reports`` (``writer.duckdb_sink``);
 - ``stdout``: one JSON object a line.
 
@@ -70,10 +71,18 @@ class StdoutSink:
         self._stream.flush()
 
 
-def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
+def open_sink(
+    database: str,
+    *,
+    emulator_host: str | None = None,
+    bigquery_api: str = "storage-write",
+    write_endpoint: str | None = None,
+) -> Sink:
     """Open the sink ``database`` names.
 
     ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI), with or without ``http://``.
+    ``bigquery_api`` picks how BigQuery is written: ``storage-write`` (``writer.bigquery_write``) or ``insertall``
+    (``writer.bigquery_sink``); ``write_endpoint`` is a plaintext ``host:port`` for the Storage Write API.
 
     Raises:
         SinkConfigError: the URL is malformed or the store cannot be opened as configured.
@@ -97,12 +106,23 @@ def open_sink(database: str, *, emulator_host: str | None = None) -> Sink:
             )
         return DuckDbSink(path)
     if parts.scheme == "bigquery":
-        from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415  # the Google client loads only when chosen
-
         if not (table := bigquery_table(parts.netloc, parts.path)):
             raise SinkConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
-        return BigQuerySink(table, emulator_host=emulator_host)
+        return _bigquery_sink(table, emulator_host=emulator_host, api=bigquery_api, write_endpoint=write_endpoint)
     raise SinkConfigError(
         f"--database {database!r}: use bigquery://project.dataset.table, duckdb:///relative/file.duckdb, "
         "duckdb:////absolute/file.duckdb or stdout"
     )
+
+
+def _bigquery_sink(table: str, *, emulator_host: str | None, api: str, write_endpoint: str | None) -> Sink:
+    # The Google clients load only when BigQuery is chosen.
+    if api == "insertall":
+        from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415
+
+        return BigQuerySink(table, emulator_host=emulator_host)
+    if api != "storage-write":
+        raise SinkConfigError(f"--bigquery-api {api!r}: use storage-write or insertall")
+    from writer.bigquery_write import BigQueryWriteSink  # noqa: PLC0415
+
+    return BigQueryWriteSink(table, emulator_host=emulator_host, write_endpoint=write_endpoint)
