@@ -130,11 +130,16 @@ class AppendConnection:
         self._client = client
         self._stream = stream
         self._schema: Any = writer_schema
+        self._schema_taken = False
+        """Whether the service answered an append that carried the schema without an error; until then every
+        append carries it (one refused as too large, for one, may have been dropped unread)."""
         self._outbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._call: Any = None
         self._lock = threading.Lock()
         self._reader: threading.Thread | None = None
+        self.used = False
+        """Whether an append was sent on this connection."""
 
     def _read(self) -> None:
         try:
@@ -163,12 +168,12 @@ class AppendConnection:
         if self.state is not ConnectionState.OPEN:
             raise TransientSinkError(f"the AppendRows connection is {self.state.value}")
         request = types.AppendRowsRequest.pb()(write_stream=self._stream)
-        if self._schema is not None:
+        if not self._schema_taken:
             request.proto_rows.writer_schema.proto_descriptor.CopyFrom(self._schema)
-            self._schema = None
         request.proto_rows.rows.serialized_rows.extend(rows)
         self._outbox.put(types.AppendRowsRequest.wrap(request))
         del request
+        self.used = True
         if self._reader is None:
             self._reader = threading.Thread(target=self._read, name="spartakus-append-rows", daemon=True)
             self._reader.start()
@@ -180,6 +185,7 @@ class AppendConnection:
         if isinstance(answer, BaseException):
             self.close(ConnectionState.BROKEN)
             raise translate(answer) from answer
+        self._schema_taken = self._schema_taken or not answer.error.code
         return answer
 
     def close(self, state: ConnectionState = ConnectionState.CLOSED) -> None:
@@ -288,14 +294,7 @@ class BigQueryWriteSink:
 
     def _append(self, rows: list[bytes]) -> dict[int, str]:
         """One append; returns the rows the service refused (none when it stored them all)."""
-        try:
-            answer = self._connection_for_append().append(rows)
-        except TableMissingError:
-            self._tables.ensure_table()
-            answer = self._connection_for_append().append(rows)
-        except SchemaChangedError:
-            self._reset()
-            raise
+        answer = self._answer(rows)
         if refused := row_errors(answer):
             return refused
         if answer.error.code:
@@ -307,6 +306,28 @@ class BigQueryWriteSink:
             # The service saw the table change: a new connection writes with the schema the table has now.
             self._drop_connection()
         return {}
+
+    def _answer(self, rows: list[bytes]) -> Any:
+        """The service's answer to one append. A connection that had carried appends and broke (the service
+        closed it, the table changed under it) is replaced at once, once; a new one that fails at once means the
+        service is unreachable, for the retry policy to wait out."""
+        for attempt in range(2):
+            connection = self._connection_for_append()
+            used = connection.used
+            try:
+                return connection.append(rows)
+            except TableMissingError:
+                if attempt:
+                    raise
+                self._tables.ensure_table()
+            except SchemaChangedError:
+                self._reset()
+                raise
+            except TransientSinkError:
+                if attempt or not used:
+                    raise
+                log.info("the append stream broke; reopening it", extra={"table": self.table_id})
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _connection_for_append(self) -> AppendConnection:
         if self._connection is None or self._connection.state is not ConnectionState.OPEN:
