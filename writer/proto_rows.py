@@ -20,7 +20,7 @@ with the column's name instead of by the service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -176,10 +176,12 @@ class RowEncoder:
 def _as_dict(row: message.Message) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for field, value in row.ListFields():
+        # Repeated fields come as sequences (protobuf registers its containers as MutableSequence).
+        items = list(value) if isinstance(value, MutableSequence) else None
         if field.message_type is None:
-            result[field.name] = list(value) if field.is_repeated else value
-        elif field.is_repeated:
-            result[field.name] = [_as_dict(item) for item in value]
+            result[field.name] = items if items is not None else value
+        elif items is not None:
+            result[field.name] = [_as_dict(item) for item in items]
         else:
             result[field.name] = _as_dict(value)
     return result
