@@ -37,7 +37,7 @@ from google.auth.exceptions import GoogleAuthError
 from google.cloud.bigquery_storage_v1 import BigQueryWriteClient, types
 from google.cloud.bigquery_storage_v1.services.big_query_write.transports import BigQueryWriteGrpcTransport
 
-from writer.bigquery_sink import REQUEST_BUDGET_BYTES, BigQuerySink, RequestTooLargeError, TableMissingError
+from writer.bigquery_sink import BigQuerySink, RequestTooLargeError, TableMissingError
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.proto_rows import RowEncoder, RowEncodingError
 from writer.rows import Row
@@ -45,6 +45,10 @@ from writer.sinks import WriteResult
 
 log = logging.getLogger(__name__)
 
+APPEND_BUDGET_BYTES: Final = 4 * 2**20
+"""Bytes of rows one append carries at most (a lone larger row goes alone): well under the 10 MB limit, because each
+append is copied a few times on its way into gRPC, and a smaller one keeps a large report's peak memory down while a
+batch of 500 small reports still fits one append."""
 ANSWER_TIMEOUT: Final = 120.0
 """Seconds to wait for the answer to one append before the connection is given up as broken."""
 _MAX_RESENDS: Final = 3
@@ -217,7 +221,7 @@ class BigQueryWriteSink:
         write_endpoint: str | None = None,
         tables: BigQuerySink | None = None,
         client: BigQueryWriteClient | None = None,
-        request_budget: int = REQUEST_BUDGET_BYTES,
+        request_budget: int = APPEND_BUDGET_BYTES,
     ) -> None:
         """``table`` is ``project.dataset.table``. ``emulator_host`` (``BIGQUERY_EMULATOR_HOST``) is for the REST
         calls that manage the table; ``write_endpoint`` (``host:port``, plaintext) for the appends.
@@ -228,6 +232,7 @@ class BigQueryWriteSink:
         self._tables = tables or BigQuerySink(table, emulator_host=emulator_host)
         self._client = client or write_client(write_endpoint)
         self._encoder = RowEncoder()
+        # The first append of a connection also carries the descriptor; every append the stream's name.
         self._budget = request_budget - self._encoder.descriptor_bytes - len(self.stream) - 64
         self._connection: AppendConnection | None = None
         self._ready = False
