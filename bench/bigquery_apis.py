@@ -27,8 +27,8 @@ from bench.writer_bench import (
     _metric,
     _peak_rss_mb,
     emulator_env,
-    prepared,
     preloaded_queue,
+    prepared,
     run_writer,
 )
 from tests.support.amqp import delete_queues, unique_queue_name
@@ -88,7 +88,7 @@ def large_run(amqp_url: str, body: bytes, *, database: str, env: dict[str, str],
     return figures
 
 
-def measure(api: str, amqp_url: str, count: int, batch_size: int, large: bytes, deadline: Deadline) -> Figures:
+def measure(api: str, amqp_url: str, *, count: int, batch_size: int, large: bytes, deadline: Deadline) -> Figures:
     """One API's figures, on an emulator of its own."""
     print(f"{api}:", flush=True)
     emulator = EmulatorProcess()
@@ -137,7 +137,9 @@ def table(old: Figures, new: Figures, count: int) -> list[str]:
     lines += [f"{name:<28} {a:>10,.1f} {b:>14,.1f} {b / a if a else 0:>6.2f}x  {note}" for name, a, b, note in rows]
     faster = new.rows_per_second >= old.rows_per_second
     leaner = new.peak_mb <= old.peak_mb * 1.05 and new.large_peak_mb <= old.large_peak_mb * 1.05
-    lines.append(f"target (drains at least as fast, no more memory within 5%): {'met' if faster and leaner else 'MISSED'}")
+    lines.append(
+        f"target (drains at least as fast, no more memory within 5%): {'met' if faster and leaner else 'MISSED'}"
+    )
     return lines
 
 
@@ -145,8 +147,12 @@ def compare_apis(amqp_url: str, count: int, batch_size: int, args: argparse.Name
     """Measure both APIs in this run and print them side by side."""
     deadline = Deadline(args.timeout)
     large = go_body(go_volunteer_report(65_000))
-    figures = {api: measure(api, amqp_url, count, batch_size, large, deadline) for api in APIS}
+    figures = {
+        api: measure(api, amqp_url, count=count, batch_size=batch_size, large=large, deadline=deadline) for api in APIS
+    }
     print()
     print("\n".join(table(figures["insertall"], figures["storage-write"], count)))
-    print(f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}; writer processes, batches of {batch_size})")
+    print(
+        f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()}; writer processes, batches of {batch_size})"
+    )
     return 0

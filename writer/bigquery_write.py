@@ -29,7 +29,7 @@ import queue
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import grpc
 from google.api_core import exceptions as google_errors
@@ -55,7 +55,10 @@ _MAX_RESENDS: Final = 3
 _ROW_OVERHEAD: Final = 6
 """Bytes a serialized row adds to a request besides itself: its field tag and length (a 10 MB row needs 4)."""
 _UNLIMITED: Final = -1
-_CHANNEL_OPTIONS: Final = (("grpc.max_send_message_length", _UNLIMITED), ("grpc.max_receive_message_length", _UNLIMITED))
+_CHANNEL_OPTIONS: Final = (
+    ("grpc.max_send_message_length", _UNLIMITED),
+    ("grpc.max_receive_message_length", _UNLIMITED),
+)
 _TOO_LARGE: Final = re.compile(r"too large|larger than max|size cap|exceeds the limit|payload size", re.IGNORECASE)
 _SCHEMA: Final = re.compile(r"schema|proto field|unknown field|extra field", re.IGNORECASE)
 _PERMANENT_CODES: Final = frozenset(
@@ -103,8 +106,8 @@ def write_client(endpoint: str | None) -> BigQueryWriteClient:
     try:
         if endpoint:
             channel = grpc.insecure_channel(endpoint, options=_CHANNEL_OPTIONS)
-            return BigQueryWriteClient(transport=BigQueryWriteGrpcTransport(channel=channel))
-        return BigQueryWriteClient()
+            return BigQueryWriteClient(transport=BigQueryWriteGrpcTransport(channel=channel))  # type: ignore[no-untyped-call]
+        return BigQueryWriteClient()  # type: ignore[no-untyped-call]
     except (GoogleAuthError, google_errors.GoogleAPIError) as e:
         raise SinkConfigError(f"cannot create a BigQuery Storage Write API client: {e}") from e
 
@@ -147,8 +150,9 @@ class AppendConnection:
 
     def _read(self) -> None:
         try:
-            call = self._client.append_rows(
-                requests=iter(self._outbox.get, _END),
+            requests: Iterator[Any] = iter(self._outbox.get, _END)
+            call: Any = self._client.append_rows(
+                requests=requests,
                 retry=None,
                 timeout=None,  # the call lives as long as the process; each append has its own wait
                 metadata=(("x-goog-request-params", f"write_stream={self._stream}"),),
@@ -189,8 +193,9 @@ class AppendConnection:
         if isinstance(answer, BaseException):
             self.close(ConnectionState.BROKEN)
             raise translate(answer) from answer
-        self._schema_taken = self._schema_taken or not answer.error.code
-        return answer
+        response = cast("types.AppendRowsResponse", answer)  # the reader puts answers or errors
+        self._schema_taken = self._schema_taken or not response.error.code
+        return response
 
     def close(self, state: ConnectionState = ConnectionState.CLOSED) -> None:
         """End the call (idempotent)."""
@@ -353,5 +358,5 @@ class BigQueryWriteSink:
     def close(self) -> None:
         """End the AppendRows call and close both clients."""
         self._drop_connection()
-        self._client.transport.close()
+        self._client.transport.close()  # type: ignore[no-untyped-call]
         self._tables.close()

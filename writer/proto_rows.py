@@ -8,8 +8,10 @@ column, numbered in order, and a nested message per RECORD declared inside the
 row message. The message class is then made once with
 ``message_factory.GetMessageClass``. Each row is the compact JSON payload that
 ``writer.rows`` renders, loaded with orjson and handed to the compiled class's
-constructor, which builds the nested messages in C. No proto-plus object is
-made per row.
+constructor, which builds the nested messages in C; the items of a REPEATED
+RECORD column (``nodes``) are read and added one at a time, so that a part of
+a 65,000-node report never exists as one tree of Python objects. No
+proto-plus object is made per row.
 
 Types follow the Storage Write API's encodings: STRING -> string, INTEGER ->
 int64, BOOLEAN -> bool, FLOAT -> double, TIMESTAMP -> int64 microseconds since
@@ -20,11 +22,12 @@ with the column's name instead of by the service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, MutableSequence, Sequence
+from collections.abc import MutableSequence, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import msgspec
 import orjson
 from google.protobuf import descriptor_pb2, descriptor_pool, message, message_factory
 
@@ -36,6 +39,8 @@ _FILE: Final = "spartakus_report_row.proto"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
+_TOP_LEVEL: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ITEMS: Final = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _F = descriptor_pb2.FieldDescriptorProto
 _SCALARS: Final = {
     "STRING": _F.TYPE_STRING,
@@ -114,6 +119,9 @@ class _Timestamps:
                 inner.convert(item)
 
 
+_NONE: Final = _Timestamps((), ())
+
+
 def epoch_micros(value: object) -> int:
     """A TIMESTAMP as the Storage Write API takes it: microseconds since the epoch.
 
@@ -144,11 +152,19 @@ class RowEncoder:
         pool.Add(descriptor_pb2.FileDescriptorProto(name=_FILE, syntax="proto2", message_type=[self.descriptor]))
         self._message = message_factory.GetMessageClass(pool.FindMessageTypeByName(ROW_MESSAGE))
         self._timestamps = _Timestamps.of(columns)
+        inner = {name: timestamps for name, _repeated, timestamps in (self._timestamps or _NONE).records}
+        self._lists = {
+            c["name"]: inner.get(c["name"])
+            for c in columns
+            if c.get("mode") == "REPEATED" and c["type"].upper() in {"RECORD", "STRUCT"}
+        }
+        """REPEATED RECORD columns (``nodes``): their items are added one at a time, so that a part of a large
+        report never exists as one tree of Python objects beside its message."""
 
     @property
     def descriptor_bytes(self) -> int:
         """Size of the descriptor, which the first request of each connection carries."""
-        return self.descriptor.ByteSize()
+        return int(self.descriptor.ByteSize())
 
     def encode(self, payload: bytes) -> bytes:
         """One row's compact JSON (wire names, as ``writer.rows`` renders it) as a serialized message.
@@ -157,14 +173,25 @@ class RowEncoder:
             RowEncodingError: the row has a column the table lacks, a value of the wrong type, or misses a
                 REQUIRED column.
         """
-        record = orjson.loads(payload)
-        if not isinstance(record, Mapping):
-            raise RowEncodingError("a row must be a JSON object")
-        if self._timestamps is not None:
-            self._timestamps.convert(record)
         try:
-            return self._message(**record).SerializeToString()  # type: ignore[no-any-return]
-        except (ValueError, TypeError, message.EncodeError) as e:
+            record = _TOP_LEVEL.decode(payload)
+            lists = [(name, record.pop(name), inner) for name, inner in self._lists.items() if name in record]
+            values = {name: orjson.loads(memoryview(raw)) for name, raw in record.items()}
+        except (msgspec.DecodeError, orjson.JSONDecodeError) as e:
+            raise RowEncodingError(f"a row must be a JSON object: {e}") from e
+        if self._timestamps is not None:
+            self._timestamps.convert(values)
+        try:
+            row = self._message(**values)
+            for name, raw, inner in lists:
+                container = getattr(row, name)
+                for item in _ITEMS.decode(raw) or ():
+                    value = orjson.loads(memoryview(item))
+                    if inner is not None:
+                        inner.convert(value)
+                    container.add(**value)
+            return bytes(row.SerializeToString())
+        except (ValueError, TypeError, AttributeError, message.EncodeError, msgspec.DecodeError) as e:
             raise RowEncodingError(f"the row does not fit the table: {e}") from e
 
     def decode(self, data: bytes) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import sys
-
 from typing import Any
 
 from bqemulator.api.routes import tabledata

@@ -86,9 +86,7 @@ def emulator(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """The emulator as the compose ``bigquery`` service runs it (its launcher), offline: spatial off; its REST
     endpoint and its gRPC ``host:port``."""
     port, grpc_port = free_port(), free_port()
-    process = launch(
-        tmp_path, port, grpc_port, BQEMULATOR_EXTENSIONS="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local"
-    )
+    process = launch(tmp_path, port, grpc_port, BQEMULATOR_EXTENSIONS="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local")
     try:
         wait_until(lambda: ready(port) or process.poll() is not None, timeout=60, what="the emulator")
         assert process.poll() is None, "the emulator exited"

@@ -66,15 +66,22 @@ def test_reports_small_and_split_reach_bigquery_through_the_write_api_across_an_
         pipeline.extra_logs["bqemulator"] = own_emulator.log_path
     dataset = f"{emulator_client(own_emulator.endpoint).project}.e2e_{uuid.uuid4().hex[:12]}"
     with limit_proxy(own_emulator.endpoint) as rest:
-        env = {"BIGQUERY_EMULATOR_HOST": rest.endpoint, "SPARTAKUS_BIGQUERY_WRITE_ENDPOINT": own_emulator.write_endpoint}
+        env = {
+            "BIGQUERY_EMULATOR_HOST": rest.endpoint,
+            "SPARTAKUS_BIGQUERY_WRITE_ENDPOINT": own_emulator.write_endpoint,
+        }
         port = pipeline.writer("writer", f"bigquery://{dataset}.reports", "--batch-max-wait=200ms", env=env)
         gateway = pipeline.ingest()
         sent = post_reports(gateway, [(3, DEFAULT_OS_IMAGE)] * 20)
-        wait_until(lambda: rows_written(port, "bigquery") >= 20, timeout=STORE_TIMEOUT, what="reports before the outage")
+        wait_until(
+            lambda: rows_written(port, "bigquery") >= 20, timeout=STORE_TIMEOUT, what="reports before the outage"
+        )
         assert node_counts(own_emulator, dataset) == {cluster: (nodes, nodes) for cluster, nodes in sent.items()}
 
         own_emulator.stop()
-        sent |= post_reports(gateway, [(30_000, DEFAULT_OS_IMAGE), (3_000, CJK_OS_IMAGE), *[(3, DEFAULT_OS_IMAGE)] * 10])
+        sent |= post_reports(
+            gateway, [(30_000, DEFAULT_OS_IMAGE), (3_000, CJK_OS_IMAGE), *[(3, DEFAULT_OS_IMAGE)] * 10]
+        )
         wait_until(
             lambda: writer_metric(port, "spartakus_writer_store_unreachable") == 1,
             timeout=60,

@@ -82,13 +82,14 @@ def _handler(proxy: WriteProxy, channel: grpc.Channel) -> grpc.GenericRpcHandler
                 if (refusal := proxy.refusal(request)) is not None:
                     yield refusal
                     continue
+                passed = raw
                 if answers is None:
                     # The first append passed on opens the upstream call, and must carry the writer's schema even
                     # when the proxy answered the one that did.
                     request.proto_rows.writer_schema = schema
-                    raw = types.AppendRowsRequest.serialize(request)
+                    passed = types.AppendRowsRequest.serialize(request)
                     answers = iter(upstream_call(iter(outbox.get, _END)))
-                outbox.put(raw)
+                outbox.put(passed)
                 yield next(answers)
         finally:
             outbox.put(_END)

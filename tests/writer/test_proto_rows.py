@@ -69,9 +69,21 @@ def test_a_row_that_does_not_fit_the_table_is_refused_with_a_reason(payload: byt
 @pytest.mark.parametrize(
     ("code", "message", "expected"),
     [
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, "AppendRowsRequest exceeds the 10485760-byte size cap", RequestTooLargeError),
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, "Received message larger than max (11534336 vs. 11534336)", RequestTooLargeError),
-        (grpc.StatusCode.INVALID_ARGUMENT, "AppendRows request too large: 11000000 limit 10485760", RequestTooLargeError),
+        (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "AppendRowsRequest exceeds the 10485760-byte size cap",
+            RequestTooLargeError,
+        ),
+        (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "Received message larger than max (11534336 vs. 11534336)",
+            RequestTooLargeError,
+        ),
+        (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "AppendRows request too large: 11000000 limit 10485760",
+            RequestTooLargeError,
+        ),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, "Exceeds 'AppendRows throughput' quota", TransientSinkError),
         (grpc.StatusCode.INVALID_ARGUMENT, "Input schema has more fields than BigQuery schema", SchemaChangedError),
         (grpc.StatusCode.NOT_FOUND, "Table not found for default stream", TableMissingError),
