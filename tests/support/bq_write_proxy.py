@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import grpc
 from google.cloud.bigquery_storage_v1 import types
-from google.rpc import status_pb2
+from google.rpc import status_pb2  # type: ignore[import-untyped]
 
 from tests.support.services import free_port
 
@@ -60,7 +60,7 @@ class WriteProxy:
             error=status_pb2.Status(code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="Errors found in rows"),
             row_errors=[types.RowError(index=i, code=code, message=ROW_ERROR_MESSAGE) for i in bad],
         )
-        return types.AppendRowsResponse.serialize(answer)
+        return bytes(types.AppendRowsResponse.serialize(answer))
 
 
 def _handler(proxy: WriteProxy, channel: grpc.Channel) -> grpc.GenericRpcHandler:

@@ -20,7 +20,8 @@ def _table_arrow_schema(table_meta: Any) -> Any:
     table with one (``nodes``, ``extensions``) fails in DuckDB ("Cannot cast STRUCTs of different size"); its REST
     path builds the same schema correctly, with this helper.
     """
-    return tabledata._build_arrow_schema(tabledata._fields_raw_from_schema(table_meta.schema_.fields))
+    fields: Any = tabledata._fields_raw_from_schema(table_meta.schema_.fields)
+    return tabledata._build_arrow_schema(fields)
 
 
 def patch_emulator() -> None:
