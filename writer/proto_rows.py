@@ -8,10 +8,12 @@ column, numbered in order, and a nested message per RECORD declared inside the
 row message. The message class is then made once with
 ``message_factory.GetMessageClass``. Each row is the compact JSON payload that
 ``writer.rows`` renders, loaded with orjson and handed to the compiled class's
-constructor, which builds the nested messages in C; the items of a REPEATED
-RECORD column (``nodes``) are read and added one at a time, so that a part of
-a 65,000-node report never exists as one tree of Python objects. No
-proto-plus object is made per row.
+constructor, which builds the nested messages in C. The items of a REPEATED
+RECORD column (``nodes``) are read one at a time and built a thousand at a
+time into messages of their own, whose serializations are joined (protobuf
+merges concatenated messages, appending repeated fields): a part of a
+65,000-node report never exists as one tree of Python or protobuf objects.
+No proto-plus object is made per row.
 
 Types follow the Storage Write API's encodings: STRING -> string, INTEGER ->
 int64, BOOLEAN -> bool, FLOAT -> double, TIMESTAMP -> int64 microseconds since
@@ -39,6 +41,8 @@ _FILE: Final = "spartakus_report_row.proto"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
+ITEMS_PER_PIECE: Final = 1_000
+"""Items of a REPEATED RECORD column (nodes) built into a message at a time: bounds the protobuf objects alive."""
 _TOP_LEVEL: Final = msgspec.json.Decoder(dict[str, msgspec.Raw])
 _ITEMS: Final = msgspec.json.Decoder(list[msgspec.Raw] | None)
 _F = descriptor_pb2.FieldDescriptorProto
@@ -182,17 +186,34 @@ class RowEncoder:
         if self._timestamps is not None:
             self._timestamps.convert(values)
         try:
-            row = self._message(**values)
+            pieces = [self._message(**values).SerializeToString()]
             for name, raw, inner in lists:
-                container = getattr(row, name)
-                for item in _ITEMS.decode(raw) or ():
-                    value = orjson.loads(memoryview(item))
-                    if inner is not None:
-                        inner.convert(value)
-                    container.add(**value)
-            return bytes(row.SerializeToString())
+                items = _ITEMS.decode(raw) or []
+                for start in range(0, len(items), ITEMS_PER_PIECE):
+                    pieces.append(self._piece(name, items[start : start + ITEMS_PER_PIECE], inner))
         except (ValueError, TypeError, AttributeError, message.EncodeError, msgspec.DecodeError) as e:
             raise RowEncodingError(f"the row does not fit the table: {e}") from e
+        # Serialized messages concatenated are one message, their repeated fields appended in order (protobuf's
+        # merge): the row's message is built a slice of items at a time, so only a slice is ever in memory.
+        return b"".join(pieces)
+
+    def _piece(self, name: str, items: Sequence[msgspec.Raw], inner: _Timestamps | None) -> bytes:
+        """A message holding only ``items`` of the REPEATED RECORD column ``name``, serialized.
+
+        Raises:
+            RowEncodingError: an item misses a REQUIRED field.
+        """
+        piece = self._message()
+        container = getattr(piece, name)
+        for item in items:
+            value = orjson.loads(memoryview(item))
+            if inner is not None:
+                inner.convert(value)
+            container.add(**value)
+        # The piece lacks the row's own REQUIRED columns by design; the items' are checked here.
+        if missing := [error for error in piece.FindInitializationErrors() if "." in error]:
+            raise RowEncodingError(f"the row does not fit the table: missing {', '.join(missing[:3])}")
+        return bytes(piece.SerializePartialToString())
 
     def decode(self, data: bytes) -> dict[str, Any]:
         """A serialized row back as a dict of the fields it sets (for tests and diagnostics)."""

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from google.cloud import bigquery
 
 from schema.bigquery import load_table_schema
+from schema.topology import ERROR_HEADER
 from tests.schema.original_table import ORIGINAL_TABLE
+from tests.support.amqp import blocking_channel
 from tests.support.bq_limit_proxy import LimitProxy, limit_proxy
 from tests.support.bq_write_proxy import ROW_ERROR_MESSAGE, WriteProxy, write_proxy
-from tests.support.writer_load import sample_report
-from tests.writer.conftest import BigQueryTarget
+from tests.support.services import wait_until
+from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
+from tests.writer.conftest import BigQueryTarget, RunningWriter
 from writer.bigquery_write import BigQueryWriteSink
 from writer.rows import Row, decode_report
 
@@ -170,3 +173,27 @@ def test_appends_stay_within_the_budget_and_a_report_in_parts_is_stored_with_eve
     assert bq_target.scalar("COUNT(*)", f"{bq_target.table_id}_dedup`, UNNEST(nodes) AS `n", where) == 30_000
     assert bq_target.scalar("COUNT(DISTINCT part)", where=where) == len(big.payloads)
     assert bq_target.scalar("COUNT(*)", f"{bq_target.table_id}_dedup") == 20 + len(big.payloads)
+
+
+def test_a_writer_dead_letters_the_report_bigquery_refused_with_its_reason_and_acks_the_rest(
+    *,
+    amqp_url: str,
+    queue_name: str,
+    bq_target: BigQueryTarget,
+    rest: LimitProxy,
+    grpc_proxy: WriteProxy,
+    start_writer: Callable[..., RunningWriter],
+) -> None:
+    reports = [sample_report(i) for i in range(4)]
+    reports[2] = sample_report(2, cluster_id=REFUSED_CLUSTER)
+    publish(amqp_url, queue_name, report_messages(reports))
+    running = start_writer(queue_name, open_sink(bq_target.table_id, rest, grpc_proxy), batch_size=10)
+    wait_until(lambda: running.written() == 3, timeout=60, what="the other reports written")
+    wait_until(lambda: queue_counts(amqp_url, f"{queue_name}.dead")[0] == 1, timeout=30, what="the refused one")
+    running.shutdown()
+    with blocking_channel(amqp_url) as channel:
+        _method, props, _body = channel.basic_get(f"{queue_name}.dead", auto_ack=True)
+    assert props.message_id == reports[2]["reportID"]
+    assert ROW_ERROR_MESSAGE in props.headers[ERROR_HEADER]
+    assert queue_counts(amqp_url, queue_name)[0] == 0
+    assert bq_target.report_ids(bq_target.table_id) == {r["reportID"] for i, r in enumerate(reports) if i != 2}

@@ -14,7 +14,7 @@ from tests.support.writer_load import sample_report
 from writer.bigquery_sink import RequestTooLargeError, TableMissingError
 from writer.bigquery_write import SchemaChangedError, classify, translate
 from writer.errors import PermanentSinkError, TransientSinkError
-from writer.proto_rows import RowEncoder, RowEncodingError, epoch_micros, row_descriptor
+from writer.proto_rows import ITEMS_PER_PIECE, RowEncoder, RowEncodingError, epoch_micros, row_descriptor
 from writer.rows import decode_report
 
 
@@ -104,3 +104,19 @@ def test_an_exception_that_ends_the_append_call_is_translated_and_never_leaks() 
     assert type(translate(unavailable)) is TransientSinkError
     assert type(translate(ConnectionResetError("reset"))) is TransientSinkError
     assert type(translate(RuntimeError("anything else"))) is TransientSinkError
+
+
+def test_a_report_with_more_nodes_than_a_piece_is_one_message_with_every_node_in_order() -> None:
+    encoder = RowEncoder()
+    report = sample_report(1, nodes=2 * ITEMS_PER_PIECE + 7)
+    row = decode_report(json.dumps(report).encode())
+    decoded = encoder.decode(encoder.encode(row.payloads[0]))
+    assert [n["id"] for n in decoded["nodes"]] == [n["id"] for n in report["nodes"]]
+    assert decoded["clusterID"] == report["clusterID"]
+    assert decoded["extensions"] == report["extensions"]
+
+
+def test_a_node_without_its_required_id_is_refused_by_name() -> None:
+    payload = b'{"version":"v","timestamp":"1","clusterID":"c","nodes":[{"id":"a"},{"osImage":"x"}]}'
+    with pytest.raises(RowEncodingError, match=r"nodes\[1\]\.id"):
+        RowEncoder().encode(payload)
