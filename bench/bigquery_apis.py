@@ -6,7 +6,7 @@ report messages (rows per second, the process's CPU per row, its peak RSS),
 then writes one 65,000-node report (seconds, CPU, peak RSS). Prints the
 Storage Write API's ratio to insertAll beside each figure; the target is to
 drain at least as fast at no more memory. Run it with
-``python -m bench.writer_bench --compare-apis [--count N | --quick]``.
+``python -m bench.writer_bench --compare-apis [--count N | --quick] [--no-large]``.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ def large_run(amqp_url: str, body: bytes, *, database: str, env: dict[str, str],
     return figures
 
 
-def measure(api: str, amqp_url: str, *, count: int, batch_size: int, large: bytes, deadline: Deadline) -> Figures:
+def measure(
+    api: str, amqp_url: str, *, count: int, batch_size: int, large: bytes | None, deadline: Deadline
+) -> Figures:
     """One API's figures, on an emulator of its own."""
     print(f"{api}:", flush=True)
     emulator = EmulatorProcess()
@@ -110,8 +112,16 @@ def measure(api: str, amqp_url: str, *, count: int, batch_size: int, large: byte
             )
         stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{table}_dedup`").result()))[0]  # noqa: S608
         assert stored == count, f"{stored} rows in the dedup view, expected {count}"
-        figures = large_run(
-            amqp_url, large, database=f"bigquery://{table}_large", env=emulator_env(emulator, api), deadline=deadline
+        figures = (
+            large_run(
+                amqp_url,
+                large,
+                database=f"bigquery://{table}_large",
+                env=emulator_env(emulator, api),
+                deadline=deadline,
+            )
+            if large is not None
+            else Figures(api)
         )
         figures.api = api
         figures.rows_per_second = count / drained.seconds
@@ -134,7 +144,9 @@ def table(old: Figures, new: Figures, count: int) -> list[str]:
         ("65k nodes: peak MB", old.large_peak_mb, new.large_peak_mb, "lower is better"),
     ]
     lines = [f"{'figure':<28} {'insertall':>10} {'storage-write':>14} {'ratio':>7}"]
-    lines += [f"{name:<28} {a:>10,.1f} {b:>14,.1f} {b / a if a else 0:>6.2f}x  {note}" for name, a, b, note in rows]
+    lines += [
+        f"{name:<28} {a:>10,.1f} {b:>14,.1f} {b / a if a else 0:>6.2f}x  {note}" for name, a, b, note in rows if a
+    ]
     faster = new.rows_per_second >= old.rows_per_second
     leaner = new.peak_mb <= old.peak_mb * 1.05 and new.large_peak_mb <= old.large_peak_mb * 1.05
     lines.append(
@@ -146,7 +158,7 @@ def table(old: Figures, new: Figures, count: int) -> list[str]:
 def compare_apis(amqp_url: str, count: int, batch_size: int, args: argparse.Namespace) -> int:
     """Measure both APIs in this run and print them side by side."""
     deadline = Deadline(args.timeout)
-    large = go_body(go_volunteer_report(65_000))
+    large = None if args.no_large else go_body(go_volunteer_report(65_000))
     figures = {
         api: measure(api, amqp_url, count=count, batch_size=batch_size, large=large, deadline=deadline) for api in APIS
     }
