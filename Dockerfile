@@ -36,14 +36,13 @@ COPY . ./
 # A regular (non-editable) install, so the runtime stage needs nothing from /src. Then the pruning:
 # - kubernetes' asyncio client (kubernetes.aio, about 70 MB) and aiohttp, which only it uses: the volunteer uses the
 #   synchronous client;
-# - grpcio: google-api-core's optional gRPC transport; the BigQuery client speaks REST;
 # - pip and setuptools: nothing installs at run time.
 # Bytecode is compiled here because the runtime root filesystem is read-only. The last commands prove that every
 # module of the installed packages still imports and the entry point loads.
 RUN /opt/spartakus/bin/pip install --no-compile --no-deps . \
     && if [ "${DUCKDB}" != "on" ]; then /opt/spartakus/bin/pip uninstall -q -y duckdb; fi \
     && /opt/spartakus/bin/pip uninstall -q -y aiohttp aiohttp-retry aiohappyeyeballs aiosignal frozenlist multidict \
-       propcache yarl grpcio grpcio-status \
+       propcache yarl \
     && rm -rf /opt/spartakus/lib/python*/site-packages/kubernetes/aio \
     && /opt/spartakus/bin/pip uninstall -q -y pip setuptools \
     && /opt/spartakus/bin/python -m compileall -q /opt/spartakus/lib \

@@ -137,10 +137,20 @@ def _consuming_since(stderr: Any, found: threading.Event, at: list[float]) -> No
             found.set()
 
 
+@dataclass
+class Drained:
+    """A writer process's run over a preloaded queue."""
+
+    seconds: float
+    rss: list[float]
+    cpu_us_per_row: float
+    peak_mb: float
+
+
 def run_writer(
     *, amqp_url: str, queue: str, database: str, batch_size: int, count: int, env: dict[str, str], deadline: Deadline
-) -> tuple[float, list[float]]:
-    """Start ``spartakus writer``, time it from attach to ``count`` rows written; returns (seconds, RSS samples)."""
+) -> Drained:
+    """Start ``spartakus writer``, time it from attach to ``count`` rows written."""
     port = free_port()
     argv = [sys.executable, "-m", "writer", "--amqp-url", amqp_url, "--queue", queue, "--database", database]
     argv += ["--batch-size", str(batch_size), "--metrics-port", str(port), "--log-level", "INFO"]
@@ -173,14 +183,24 @@ def run_writer(
         cpu_us = (_cpu_seconds(process.pid) - cpu_start) / count * 1e6
         print(f"  writer process CPU: {cpu_us:.0f} us/row (consuming, decoding and the sink's client)", flush=True)
         rss.append(psutil.Process(process.pid).memory_info().rss / 2**20)
+        peak = _peak_rss_mb(process.pid)
         process.send_signal(signal.SIGTERM)
         if process.wait(timeout=max(1.0, min(60.0, deadline.left()))) != 0:
             raise RuntimeError(f"the writer exited with {process.returncode} after SIGTERM")
-        return elapsed, rss
+        return Drained(elapsed, rss, cpu_us, peak)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(timeout=30)
+
+
+def emulator_env(emulator: EmulatorProcess, api: str = "storage-write") -> dict[str, str]:
+    """A writer's environment for ``emulator``: REST, the Storage Write API's gRPC, and which API writes."""
+    return {
+        "BIGQUERY_EMULATOR_HOST": emulator.endpoint,
+        "SPARTAKUS_BIGQUERY_WRITE_ENDPOINT": emulator.write_endpoint,
+        "SPARTAKUS_BIGQUERY_API": api,
+    }
 
 
 def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadline) -> Result:
@@ -208,15 +228,16 @@ def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadlin
         writer_table = f"{PROJECT}.{DATASET}.writer"
         BigQuerySink(writer_table, client=client).ensure_table()
         with preloaded_queue(amqp_url, reports, deadline) as queue:
-            seconds, rss = run_writer(
+            drained = run_writer(
                 amqp_url=amqp_url,
                 queue=queue,
                 database=f"bigquery://{writer_table}",
                 batch_size=batch_size,
                 count=count,
-                env={"BIGQUERY_EMULATOR_HOST": emulator.endpoint},
+                env=emulator_env(emulator),
                 deadline=deadline,
             )
+        seconds, rss = drained.seconds, drained.rss
         stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{writer_table}_dedup`").result()))[0]  # noqa: S608
         assert stored == count, f"{stored} rows in the dedup view, expected {count}"
         print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
@@ -241,7 +262,7 @@ def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline)
         path = Path(folder) / "writer.duckdb"
         DuckDbSink(str(path)).close()
         with preloaded_queue(amqp_url, reports, deadline) as queue:
-            seconds, rss = run_writer(
+            drained = run_writer(
                 amqp_url=amqp_url,
                 queue=queue,
                 database=f"duckdb:///{path}",
@@ -250,6 +271,7 @@ def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline)
                 env={},
                 deadline=deadline,
             )
+        seconds, rss = drained.seconds, drained.rss
         check = DuckDbSink(str(path))
         stored = check.fetchall("SELECT count(*) FROM reports_dedup")[0]
         check.close()
@@ -263,7 +285,7 @@ def bench_consume_only(amqp_url: str, count: int, batch_size: int, deadline: Dea
     print("reference: writer into stdout (discarded), i.e. consume + validate only:", flush=True)
     reports, _rows = prepared(count)
     with preloaded_queue(amqp_url, reports, deadline) as queue:
-        seconds, _rss = run_writer(
+        seconds = run_writer(
             amqp_url=amqp_url,
             queue=queue,
             database="stdout",
@@ -271,7 +293,7 @@ def bench_consume_only(amqp_url: str, count: int, batch_size: int, deadline: Dea
             count=count,
             env={},
             deadline=deadline,
-        )
+        ).seconds
     print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
     return count / seconds
 
@@ -329,10 +351,7 @@ def bench_large(amqp_url: str, sinks: Sequence[str], deadline: Deadline) -> list
                 peaks = []
                 for name, body in (("small", small), ("large", large)):
                     if sink == "bigquery" and emulator is not None:
-                        database, env = (
-                            f"bigquery://{PROJECT}.{DATASET}.large_{name}",
-                            {"BIGQUERY_EMULATOR_HOST": emulator.endpoint},
-                        )
+                        database, env = f"bigquery://{PROJECT}.{DATASET}.large_{name}", emulator_env(emulator)
                     else:
                         database, env = f"duckdb:///{Path(folder) / f'{name}.duckdb'}", {}
                     started = time.perf_counter()
@@ -366,7 +385,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=900.0, help="give up after this many seconds in all")
     parser.add_argument("--large-only", action="store_true", help="only the 65,000-node report's peak RSS")
     parser.add_argument("--no-large", action="store_true", help="skip the 65,000-node report's peak RSS")
+    parser.add_argument(
+        "--compare-apis",
+        action="store_true",
+        help="only the two BigQuery APIs side by side (Storage Write API against insertAll): --count small reports "
+        "(20000 unless given) and one 65,000-node report each",
+    )
     args = parser.parse_args(argv)
+    if args.compare_apis:
+        from bench.bigquery_apis import compare_apis  # noqa: PLC0415  # it builds on this module's helpers
+
+        return compare_apis(args.amqp_url, 1000 if args.quick else min(args.count, 20_000), args.batch_size, args)
     count = 1000 if args.quick else args.count
     deadline = Deadline(args.timeout)
     sinks = [name.strip() for name in args.sinks.split(",")]

@@ -11,20 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from bqemulator.storage.engine import DuckDBEngine
 from hypothesis import settings
 from testcontainers.community.rabbitmq import RabbitMqContainer
 
 from tests.support.amqp import delete_queues, unique_queue_name
+from tests.support.bqemulator_patches import patch_emulator
 from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_engine_available, missing_service
 
 # The compose suite runs against a stack that ``make compose-test`` (tests/compose/run.py) brings up; it names that
 # stack in SPARTAKUS_COMPOSE_PROJECT. Without one, ``pytest`` leaves the suite out instead of failing it.
 collect_ignore_glob = [] if os.environ.get("SPARTAKUS_COMPOSE_PROJECT") else ["compose/test_*.py"]
-
-
-def _no_spatial(_engine: DuckDBEngine) -> None:
-    """Nothing in Spartakus uses GEOGRAPHY."""
 
 
 # Examples are timed on shared 2-core machines where a neighbour can stall any one of them;
@@ -34,9 +30,9 @@ settings.load_profile("spartakus")
 
 
 def pytest_configure() -> None:
-    # bqemulator installs DuckDB's spatial extension at start, which needs the
-    # network; the in-process emulator starts without it.
-    DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign,assignment]
+    # bqemulator installs DuckDB's spatial extension at start, which needs the network: the in-process emulator
+    # starts without it, and with its Storage Write API able to append rows with RECORD columns.
+    patch_emulator()
 
 
 @pytest.fixture(scope="session")

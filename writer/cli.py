@@ -48,6 +48,8 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
         emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
         retention=settings.retention,
         duckdb_memory_limit=settings.duckdb_memory_limit,
+        bigquery_api=settings.bigquery_api,
+        write_endpoint=settings.bigquery_write_endpoint,
     )
     metrics = WriterMetrics()
     if settings.metrics_port is not None:

@@ -29,6 +29,17 @@ class WriterSettings(BaseSettings):
         description="bigquery://project.dataset.table, duckdb:///relative.duckdb, duckdb:////absolute.duckdb "
         "or stdout. [SPARTAKUS_DATABASE]",
     )
+    bigquery_api: Literal["storage-write", "insertall"] = Field(
+        default="storage-write",
+        description="How bigquery:// tables are written: storage-write (the Storage Write API's default stream) or "
+        "insertall (the legacy streaming API, for projects that cannot use the other). [SPARTAKUS_BIGQUERY_API]",
+    )
+    bigquery_write_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^[^\s/:]+:\d+$",
+        description="host:port of a plaintext gRPC Storage Write API, for emulators only; REST calls follow "
+        "BIGQUERY_EMULATOR_HOST. [SPARTAKUS_BIGQUERY_WRITE_ENDPOINT]",
+    )
     batch_size: int = Field(default=500, ge=1, le=10_000, description="Rows per batch at most. [SPARTAKUS_BATCH_SIZE]")
     batch_max_wait: GoDuration = Field(
         default="1s",  # type: ignore[assignment]  # parsed by GoDuration

@@ -1,6 +1,7 @@
 """The sink port: where batches of rows go, chosen with ``--database``.
 
-- ``bigquery://project.dataset.table``: BigQuery through the official client (``writer.bigquery_sink``);
+- ``bigquery://project.dataset.table``: BigQuery through the Storage Write API (``writer.bigquery_write``), or
+  with ``--bigquery-api=insertall`` through the legacy streaming API (``writer.bigquery_sink``);
 - ``duckdb:///path/file.duckdb``: an embedded DuckDB file, table ``reports`` (``writer.duckdb_sink``);
 - ``stdout``: one JSON object a line.
 
@@ -77,12 +78,16 @@ def open_sink(
     emulator_host: str | None = None,
     retention: timedelta | None = None,
     duckdb_memory_limit: int | None = None,
+    bigquery_api: str = "storage-write",
+    write_endpoint: str | None = None,
 ) -> Sink:
     """Open the sink ``database`` names.
 
     ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST`` (read by the CLI), with or without ``http://``;
     ``retention`` is how long reports are kept (None: forever); ``duckdb_memory_limit`` overrides the
-    DuckDB memory limit derived from the container's.
+    DuckDB memory limit derived from the container's. ``bigquery_api`` picks how BigQuery is written:
+    ``storage-write`` (``writer.bigquery_write``) or ``insertall`` (``writer.bigquery_sink``);
+    ``write_endpoint`` is a plaintext ``host:port`` for the Storage Write API.
 
     Raises:
         SinkConfigError: the URL is malformed or the store cannot be opened as configured.
@@ -108,12 +113,28 @@ def open_sink(
 
         return DuckDbSink(path, memory=duckdb_memory(duckdb_memory_limit), retention=retention)
     if parts.scheme == "bigquery":
-        from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415  # the Google client loads only when chosen
-
         if not (table := bigquery_table(parts.netloc, parts.path)):
             raise SinkConfigError(f"--database {database!r}: expected bigquery://project.dataset.table")
-        return BigQuerySink(table, emulator_host=emulator_host, retention=retention)
+        return _bigquery_sink(
+            table, emulator_host=emulator_host, api=bigquery_api, write_endpoint=write_endpoint, retention=retention
+        )
     raise SinkConfigError(
         f"--database {database!r}: use bigquery://project.dataset.table, duckdb:///relative/file.duckdb, "
         "duckdb:////absolute/file.duckdb or stdout"
     )
+
+
+def _bigquery_sink(
+    table: str, *, emulator_host: str | None, api: str, write_endpoint: str | None, retention: timedelta | None
+) -> Sink:
+    if api not in {"insertall", "storage-write"}:
+        raise SinkConfigError(f"--bigquery-api {api!r}: use storage-write or insertall")
+    # The Google clients load only when BigQuery is chosen.
+    from writer.bigquery_sink import BigQuerySink  # noqa: PLC0415
+
+    tables = BigQuerySink(table, emulator_host=emulator_host, retention=retention)
+    if api == "insertall":
+        return tables
+    from writer.bigquery_write import BigQueryWriteSink  # noqa: PLC0415
+
+    return BigQueryWriteSink(table, emulator_host=emulator_host, write_endpoint=write_endpoint, tables=tables)

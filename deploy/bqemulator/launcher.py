@@ -7,6 +7,9 @@ serve yet), ``BQEMULATOR_EXTENSIONS=off`` skips both: no download is tried, so t
 waiting for the network to fail. Spartakus uses neither GEOGRAPHY nor Avro; only ``ST_*`` queries and Avro load
 jobs fail then.
 
+bqemulator 1.4.0's Storage Write API builds the target table's Arrow schema without the fields of RECORD
+columns, so an append to a table with one fails; the launcher gives it the schema its REST path builds.
+
 Usage: python launcher.py [bqemulator start options...]
 """
 
@@ -14,8 +17,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
+from bqemulator.api.routes import tabledata
 from bqemulator.cli import main
+from bqemulator.grpc_api import write_servicer
 from bqemulator.storage.engine import DuckDBEngine
 
 OFF = frozenset({"off", "0", "false", "no"})
@@ -25,7 +31,13 @@ def _skip_spatial(self: DuckDBEngine) -> None:
     """Stand-in for ``DuckDBEngine._load_spatial`` when the extensions are switched off."""
 
 
+def _table_arrow_schema(table_meta: Any) -> Any:
+    """The target table's Arrow schema for the Storage Write API, RECORD columns with their fields."""
+    return tabledata._build_arrow_schema(tabledata._fields_raw_from_schema(table_meta.schema_.fields))
+
+
 if __name__ == "__main__":
+    write_servicer._table_arrow_schema = _table_arrow_schema
     if os.environ.get("BQEMULATOR_EXTENSIONS", "on").strip().lower() in OFF:
         DuckDBEngine._load_spatial = _skip_spatial  # type: ignore[method-assign]
         # bqemulator's own switch for the Avro extension, read when its settings are built in main().

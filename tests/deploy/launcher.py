@@ -14,12 +14,12 @@ LAUNCHER = Path(__file__).resolve().parents[2] / "deploy" / "bqemulator" / "laun
 PROJECT = "spartakus-local"
 
 
-def launch(home: Path, rest_port: int, **env: str) -> subprocess.Popen[bytes]:
-    """Start the launcher with ``home`` as ``$HOME``, its output in ``home/bqemulator.log``.
+def launch(home: Path, rest_port: int, grpc_port: int | None = None, **env: str) -> subprocess.Popen[bytes]:
+    """Start the launcher with ``home`` as ``$HOME``, its output in ``home/bqemulator.log``; gRPC on ``grpc_port``.
 
     A file, not a pipe: the emulator logs every request, and a pipe nobody reads would fill up and stall it.
     """
-    args = ["--rest-host", "127.0.0.1", "--rest-port", str(rest_port), "--grpc-port", str(free_port())]
+    args = ["--rest-host", "127.0.0.1", "--rest-port", str(rest_port), "--grpc-port", str(grpc_port or free_port())]
     with (home / "bqemulator.log").open("wb") as log:
         return subprocess.Popen(
             [sys.executable, str(LAUNCHER), *args, "--project", PROJECT],

@@ -126,6 +126,7 @@ def test_three_writers_write_to_bigquery_through_the_emulator(services: dict[str
     assert writer["deploy"]["replicas"] == 3
     assert re.fullmatch(r"bigquery://[\w-]+\.\w+\.\w+", env["SPARTAKUS_DATABASE"])
     assert env["BIGQUERY_EMULATOR_HOST"] == "http://bigquery:9050"
+    assert env["SPARTAKUS_BIGQUERY_WRITE_ENDPOINT"] == "bigquery:9060"
     assert f"http://127.0.0.1:{env['SPARTAKUS_METRICS_PORT']}/metrics" in healthcheck_command(writer)
     assert "ports" not in writer, "replicas cannot share a published host port"
     grace, batch = parse_duration(writer["stop_grace_period"]), parse_duration(env["SPARTAKUS_BATCH_MAX_WAIT"])

@@ -88,22 +88,24 @@ def started() -> Iterator[Started]:
 
 
 @pytest.fixture
-def emulator(tmp_path: Path) -> Iterator[str]:
-    """The emulator as the compose ``bigquery`` service runs it (its launcher), offline: spatial off."""
-    port = free_port()
-    process = launch(tmp_path, port, BQEMULATOR_EXTENSIONS="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local")
+def emulator(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """The emulator as the compose ``bigquery`` service runs it (its launcher), offline: spatial off; its REST
+    endpoint and its gRPC ``host:port``."""
+    port, grpc_port = free_port(), free_port()
+    process = launch(tmp_path, port, grpc_port, BQEMULATOR_EXTENSIONS="off", BQEMU_DEFAULT_PROJECT_ID="spartakus-local")
     try:
         wait_until(lambda: ready(port) or process.poll() is not None, timeout=60, what="the emulator")
         assert process.poll() is None, "the emulator exited"
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", f"127.0.0.1:{grpc_port}"
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
 def test_compose_environment_carries_a_report_from_ingest_through_rabbitmq_into_bigquery(
-    amqp_url: str, queue_name: str, emulator: str, started: Started, tmp_path: Path
+    amqp_url: str, queue_name: str, emulator: tuple[str, str], started: Started, tmp_path: Path
 ) -> None:
+    rest, grpc = emulator
     services = yaml.safe_load(COMPOSE.read_text())["services"]
     ingest, writer = services["ingest"], services["writer"]
     port, metrics = free_port(), free_port()
@@ -111,7 +113,11 @@ def test_compose_environment_carries_a_report_from_ingest_through_rabbitmq_into_
     network = {"SPARTAKUS_AMQP_URL": amqp_url, "SPARTAKUS_QUEUE": queue_name}
     started.start(ingest, local_environment(ingest, **network, SPARTAKUS_PORT=str(port)), tmp_path / "ingest.log")
     writer_env = local_environment(
-        writer, **network, SPARTAKUS_METRICS_PORT=str(metrics), BIGQUERY_EMULATOR_HOST=emulator
+        writer,
+        **network,
+        SPARTAKUS_METRICS_PORT=str(metrics),
+        BIGQUERY_EMULATOR_HOST=rest,
+        SPARTAKUS_BIGQUERY_WRITE_ENDPOINT=grpc,
     )
     started.start(writer, writer_env, tmp_path / "writer.log")
     wait_until(lambda: answers(f"http://127.0.0.1:{port}/readyz"), timeout=60, what="ingest /readyz")
@@ -122,7 +128,7 @@ def test_compose_environment_carries_a_report_from_ingest_through_rabbitmq_into_
 
     table = writer["environment"]["SPARTAKUS_DATABASE"].removeprefix("bigquery://")
     project = table.split(".")[0]
-    client = emulator_client(emulator, project)
+    client = emulator_client(rest, project)
 
     def stored() -> list[tuple[str, str]]:
         try:

@@ -64,6 +64,7 @@ class BigQueryStore:
     client: bigquery.Client
     dataset: str
     endpoint: str
+    write_endpoint: str
 
     @property
     def database(self) -> str:
@@ -83,7 +84,7 @@ class BigQueryStore:
     @property
     def writer_env(self) -> dict[str, str]:
         """Environment of a writer process that talks to the emulator."""
-        return {"BIGQUERY_EMULATOR_HOST": self.endpoint}
+        return {"BIGQUERY_EMULATOR_HOST": self.endpoint, "SPARTAKUS_BIGQUERY_WRITE_ENDPOINT": self.write_endpoint}
 
     def query(self, sql: str, **params: str) -> list[dict[str, Any]]:
         """Rows of ``sql`` (string parameters as ``@name``), as dicts; none while the table does not exist yet."""
@@ -118,7 +119,7 @@ def bigquery_store(emulator: EmulatorProcess, pipeline: Pipeline) -> Iterator[Bi
     client = emulator_client(emulator.endpoint)
     dataset = f"{client.project}.e2e_{uuid.uuid4().hex[:12]}"
     try:
-        yield BigQueryStore(client, dataset, emulator.endpoint)
+        yield BigQueryStore(client, dataset, emulator.endpoint, emulator.write_endpoint)
     finally:
         pipeline.stop_all()  # the writers first: a writer recreates a dataset that vanishes under it
         client.delete_dataset(dataset, delete_contents=True, not_found_ok=True, retry=CALL_RETRY, timeout=CALL_TIMEOUT)

@@ -5,8 +5,10 @@ A RabbitMQ node of the test's own refuses messages over 16 MiB, as RabbitMQ
 uncompressed 65,000-node report, our volunteer's 65,000-node report with and
 without ``--gzip``, a 30,000-node report and a 3,000-node report whose
 ``osImage`` is CJK text. A writer stores them in DuckDB, and another, on a
-second queue, in BigQuery through a proxy that refuses requests over
-10,485,760 bytes as BigQuery does. Each node must be stored exactly once.
+second queue, in BigQuery by insertAll (``--bigquery-api=insertall``) through a
+proxy that refuses requests over 10,485,760 bytes as BigQuery does (the
+Storage Write API's path: ``test_storage_write.py``). Each node must be
+stored exactly once.
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ def test_the_largest_reports_reach_duckdb_through_a_16_mib_broker_with_every_nod
     assert cjk == (3_000,)
 
 
-def test_reports_split_into_parts_reach_bigquery_through_a_16_mib_broker_and_its_request_limit_with_every_node_once(
+def test_reports_split_into_parts_reach_bigquery_by_insert_all_through_a_16_mib_broker_and_its_request_limit(
     pipeline: Pipeline, emulator: EmulatorProcess
 ) -> None:
     # The emulator stores about a thousand nodes a second: the 30,000-node report (three parts) and the CJK one
@@ -148,7 +150,7 @@ def test_reports_split_into_parts_reach_bigquery_through_a_16_mib_broker_and_its
     dataset = f"{emulator_client(emulator.endpoint).project}.e2e_{uuid.uuid4().hex[:12]}"
     with limit_proxy(emulator.endpoint) as proxy:
         env = {"BIGQUERY_EMULATOR_HOST": proxy.endpoint}
-        port = pipeline.writer("writer", f"bigquery://{dataset}.reports", env=env)
+        port = pipeline.writer("writer", f"bigquery://{dataset}.reports", "--bigquery-api=insertall", env=env)
         sent = post_go_reports(pipeline.ingest(), ((30_000, DEFAULT_OS_IMAGE), (3_000, CJK_OS_IMAGE)))
         wait_until(
             lambda: rows_written(port, "bigquery") >= len(sent), timeout=STORE_TIMEOUT, what="every report written"

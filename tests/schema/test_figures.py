@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlglot
 
 from schema import figures
-from writer import bigquery_sink, duckdb_sink
+from writer import bigquery_sink, duckdb_sql
 
 
 def test_the_dedup_views_of_both_writers_are_the_shared_definition() -> None:
@@ -14,8 +14,8 @@ def test_the_dedup_views_of_both_writers_are_the_shared_definition() -> None:
     assert bigquery_sink.dedup_view_sql("p.d.reports", columns) == figures.dedup_view_sql(
         dialect="bigquery", table="`p.d.reports`", columns=columns
     )
-    assert duckdb_sink._DEDUP_SQL.endswith(figures.dedup_view_sql(dialect="duckdb", table=duckdb_sink.TABLE))
-    assert figures.latest_reports_sql(dialect="duckdb", table=duckdb_sink.TABLE) == duckdb_sink._LATEST_SQL
+    assert duckdb_sql.DEDUP_SQL.endswith(figures.dedup_view_sql(dialect="duckdb", table=duckdb_sql.TABLE))
+    assert figures.latest_reports_sql(dialect="duckdb", table=duckdb_sql.TABLE) == duckdb_sql.LATEST_SQL
 
 
 def test_the_dedup_key_holds_the_cluster_the_report_id_and_the_part() -> None:

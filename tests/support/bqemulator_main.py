@@ -1,19 +1,19 @@
-"""Start bqemulator offline: its spatial extension would be downloaded at start, which fails here."""
+"""Start bqemulator offline, as ``python -m tests.support.bqemulator_main REST_PORT GRPC_PORT``.
+
+Its spatial extension would be downloaded at start, which fails here; and its Storage Write API needs a fix to
+append rows with RECORD columns (``tests.support.bqemulator_patches``).
+"""
 
 from __future__ import annotations
 
 import sys
 
 from bqemulator.cli import main
-from bqemulator.storage.engine import DuckDBEngine
 
-
-def _no_spatial(_engine: DuckDBEngine) -> None:
-    """Nothing in Spartakus uses GEOGRAPHY."""
-
+from tests.support.bqemulator_patches import patch_emulator
 
 if __name__ == "__main__":
-    DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign,assignment]
+    patch_emulator()
     rest_port, grpc_port = sys.argv[1], sys.argv[2]
     sys.argv = [
         "bqemulator",

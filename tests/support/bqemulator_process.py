@@ -22,7 +22,8 @@ from google.cloud.bigquery.retry import DEFAULT_RETRY
 from tests.support.pipeline import tail
 from tests.support.services import free_port, port_open, wait_until
 
-_LAUNCHER = Path(__file__).with_name("bqemulator_main.py")
+_REPO = Path(__file__).resolve().parents[2]
+_LAUNCHER = "tests.support.bqemulator_main"
 PROJECT = "spartakus-test"
 # The client's own default keeps retrying a refused connection for ten minutes;
 # a test that reads an emulator should fail within its own time budget instead.
@@ -59,11 +60,17 @@ class EmulatorProcess:
         """Value for ``BIGQUERY_EMULATOR_HOST``."""
         return f"http://127.0.0.1:{self.rest_port}"
 
+    @property
+    def write_endpoint(self) -> str:
+        """Value for ``SPARTAKUS_BIGQUERY_WRITE_ENDPOINT``: the Storage Write API's plaintext gRPC."""
+        return f"127.0.0.1:{self.grpc_port}"
+
     def start(self, timeout: float = 60) -> None:
         """Start the emulator and wait until its REST port answers."""
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115  # handed to the child
         self._process = subprocess.Popen(
-            [sys.executable, str(_LAUNCHER), str(self.rest_port), str(self.grpc_port)],
+            [sys.executable, "-m", _LAUNCHER, str(self.rest_port), str(self.grpc_port)],
+            cwd=_REPO,
             stdout=log,
             stderr=log,
             env={**os.environ, "PYTHONWARNINGS": "ignore"},

@@ -47,3 +47,23 @@ def test_the_writer_benchmark_prints_the_peak_rss_of_a_65000_node_report(amqp_ur
     sink, _size, small, large, *_rest = lines[header + 1].split()
     assert sink == "duckdb"
     assert 0 < float(small) < float(large)
+
+
+def test_the_writer_benchmark_compares_the_two_bigquery_apis_in_one_run(amqp_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.writer_bench", "--compare-apis", "--quick", "--no-large", "--amqp-url", amqp_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("figure"))
+    assert "insertall" in header
+    assert "storage-write" in header
+    rate = next(line for line in lines if "rows/s" in line)
+    assert float(rate.split()[-4].rstrip("x")) > 0, rate
+    assert any(line.startswith("target") for line in lines)

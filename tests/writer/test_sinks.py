@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from runtime.settings import ConfigError, load_settings
 from runtime.stores import duckdb_path
 from tests.support.writer_load import sample_report
+from writer.bigquery_sink import BigQuerySink
+from writer.bigquery_write import BigQueryWriteSink
 from writer.errors import SinkConfigError
 from writer.rows import decode_report
+from writer.settings import WriterSettings
 from writer.sinks import StdoutSink, open_sink
 
 
@@ -63,3 +67,30 @@ def test_a_duckdb_store_without_the_duckdb_package_is_a_config_error_naming_it(
 
     with pytest.raises(SinkConfigError, match="the duckdb package is not installed"):
         open_sink(f"duckdb:///{tmp_path}/reports.duckdb")
+
+
+def test_bigquery_urls_write_through_the_storage_write_api_unless_insert_all_is_asked_for() -> None:
+    endpoint = "127.0.0.1:9"
+    default = open_sink("bigquery://p.d.t", emulator_host=endpoint, write_endpoint=endpoint)
+    legacy = open_sink("bigquery://p.d.t", bigquery_api="insertall", emulator_host=endpoint, write_endpoint=endpoint)
+    try:
+        assert isinstance(default, BigQueryWriteSink)
+        assert default.stream == "projects/p/datasets/d/tables/t/streams/_default"
+        assert isinstance(legacy, BigQuerySink)
+    finally:
+        default.close()
+        legacy.close()
+    with pytest.raises(SinkConfigError, match="storage-write or insertall"):
+        open_sink("bigquery://p.d.t", bigquery_api="tabledata", emulator_host=endpoint, write_endpoint=endpoint)
+
+
+def test_the_bigquery_api_and_write_endpoint_are_flags_and_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(WriterSettings, []).bigquery_api == "storage-write"
+    assert load_settings(WriterSettings, ["--bigquery-api=insertall"]).bigquery_api == "insertall"
+    monkeypatch.setenv("SPARTAKUS_BIGQUERY_API", "insertall")
+    monkeypatch.setenv("SPARTAKUS_BIGQUERY_WRITE_ENDPOINT", "bigquery:9060")
+    settings = load_settings(WriterSettings, [])
+    assert (settings.bigquery_api, settings.bigquery_write_endpoint) == ("insertall", "bigquery:9060")
+    for bad in (["--bigquery-api=rest"], ["--bigquery-write-endpoint=http://bigquery:9060"]):
+        with pytest.raises(ConfigError):
+            load_settings(WriterSettings, bad)
