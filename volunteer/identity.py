@@ -20,7 +20,7 @@ import uuid
 from typing import Final, Protocol
 
 from volunteer import retry
-from volunteer.errors import StartupError, StoppedError, VolunteerError
+from volunteer.errors import StartupError, StoppedError, UnauthorizedError, VolunteerError
 
 AUTO: Final = "auto"
 NAMESPACE: Final = "kube-system"
@@ -73,5 +73,6 @@ def resolve_cluster_id(
     except StoppedError:
         raise
     except VolunteerError as e:
-        raise StartupError(f"--cluster-id={AUTO}: cannot read the {NAMESPACE} namespace ({e}); {RBAC_HINT}") from e
+        hint = "" if isinstance(e, UnauthorizedError) else f"; {RBAC_HINT}"  # a rejected token is not about RBAC
+        raise StartupError(f"--cluster-id={AUTO}: cannot read the {NAMESPACE} namespace ({e}){hint}") from e
     return cluster_id_from_uid(uid)

@@ -328,6 +328,7 @@ def replay_dead(url: str, queue: str, *, limit: int) -> int:
 
 # --- queue migration (``spartakus queues``) ------------------------------------
 
+
 @dataclass(frozen=True, slots=True)
 class QueueState:
     """A queue as a passive declare sees it, and whether it takes the topology's arguments."""

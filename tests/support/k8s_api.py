@@ -315,8 +315,8 @@ class KubeApiStandIn:
             if start and rv < self._compacted_before:
                 carry_on = encode_continue(self.resource_version, start.removesuffix("\x00"))
                 return 410, json.dumps(expired(carry_on)).encode(), {}
-            self._count_page()
             current = self.resource_version
+            self._count_page()  # a compaction now expires the continue of this very page
         if self.pages is not None and limit == self.pages.page_size and start in self.pages.pages:
             return 200, self.pages.pages[start], {}
         offset = bisect.bisect_left(self._keys, start)
@@ -327,7 +327,7 @@ class KubeApiStandIn:
         if self._compact_after is None:
             return
         self._compact_after -= 1
-        if self._compact_after < 0:
+        if self._compact_after <= 0:
             self._compact_after = None
             self.resource_version += 1
             self._compacted_before = self.resource_version
