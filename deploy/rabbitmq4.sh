@@ -9,6 +9,7 @@
 #                                       SPARTAKUS_TEST_RABBITMQ_ROOT
 #   deploy/rabbitmq4.sh ctl NAME ARGS   rabbitmqctl -n NAME@localhost ARGS, with the node's cookie and epmd port
 #   deploy/rabbitmq4.sh stop NAME       stop the node and its epmd, and remove its data
+#   deploy/rabbitmq4.sh run NAME CMD... start node NAME, run CMD with those variables, stop the node; CMD's status
 #
 #   eval "$(deploy/rabbitmq4.sh start "${SPARTAKUS_TEST_NODE_PREFIX:-spartakus-test}-rmq4")"
 #
@@ -158,11 +159,22 @@ stop() {
   rm -rf "$dir"
 }
 
+run() {
+  local name="$1" status=0
+  shift
+  stop "$name"  # what an interrupted run with this name left
+  eval "$(start "$name")"
+  trap 'stop "$name"' EXIT
+  "$@" || status=$?
+  return "$status"
+}
+
 case "${1:-}" in
   rootfs) rootfs && echo "$tarball" ;;
   prepare) prepare && echo "$root" ;;
   start) start "${2:?node name}" ;;
   ctl) ctl "${2:?node name}" "${@:3}" ;;
   stop) stop "${2:?node name}" ;;
-  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
+  run) run "${2:?node name}" "${@:3}" ;;
+  *) sed -n '2,18p' "$0" >&2; exit 2 ;;
 esac

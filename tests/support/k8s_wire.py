@@ -109,7 +109,7 @@ _DECIMAL: Final = {-9: "n", -6: "u", -3: "m", 0: "", 3: "k", 6: "M", 9: "G", 12:
 def _value(number: str, suffix: str) -> Fraction:
     value = Fraction(number)
     if suffix in _BINARY:
-        return value * 1024 ** _BINARY.index(suffix)
+        return value * Fraction(1024) ** _BINARY.index(suffix)
     if suffix[:1] in {"e", "E"}:
         return value * Fraction(10) ** int(suffix[1:])
     return value * Fraction(10) ** next(e for e, s in _DECIMAL.items() if s == suffix)

@@ -98,8 +98,10 @@ class RabbitInstall:
 def stop_epmd(port: int) -> None:
     """Stop the epmd that listens on ``port`` (nodes with an epmd of their own leave it running), by its PID."""
     for connection in psutil.net_connections(kind="tcp"):
-        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
-            with contextlib.suppress(psutil.NoSuchProcess):
+        address = connection.laddr
+        listening = connection.status == psutil.CONN_LISTEN and connection.pid is not None
+        if listening and isinstance(address, tuple) and address[1:2] == (port,):
+            with contextlib.suppress(psutil.NoSuchProcess, ValueError):
                 process = psutil.Process(connection.pid)
                 if process.name() == "epmd":
                     process.terminate()
