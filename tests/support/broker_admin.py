@@ -78,8 +78,8 @@ def list_connections() -> list[BrokerConnection]:
 
 
 def connections_named(client_name: str) -> list[BrokerConnection]:
-    """The connections whose client called itself ``client_name`` (its ``connection_name`` property)."""
-    return [c for c in list_connections() if f'"{client_name}"' in c.client_properties]
+    """The connections whose ``connection_name`` property holds ``client_name`` (the gateway appends its pid)."""
+    return [c for c in list_connections() if client_name in c.client_properties]
 
 
 def close_connections(matching: Callable[[BrokerConnection], bool], reason: str) -> list[BrokerConnection]:
