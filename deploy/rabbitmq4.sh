@@ -136,8 +136,18 @@ start() {
   chroot "$root" chown -R rabbitmq:rabbitmq "$nodes/$name"
   chmod 400 "$dir/.erlang.cookie"
   log "starting $name@localhost (log $dir/console.log)"
-  in_root "$name" sh -c 'exec /usr/lib/rabbitmq/bin/rabbitmq-server >"$HOME/console.log" 2>&1' &
-  ctl "$name" -q -t 120 await_startup >/dev/null || { tail -n 30 "$dir/console.log" >&2; exit 1; }
+  # Detached from this script's output, which a caller may be reading to its end: `eval "$(... start NAME)"`.
+  in_root "$name" sh -c 'exec /usr/lib/rabbitmq/bin/rabbitmq-server >"$HOME/console.log" 2>&1' </dev/null >/dev/null 2>&1 &
+  local server=$! waited=0
+  # await_startup needs a node that epmd knows: until it does, it fails at once.
+  until ctl "$name" -q -t 120 await_startup >/dev/null 2>&1; do
+    if ! kill -0 "$server" 2>/dev/null || [ "$waited" -ge 120 ]; then
+      tail -n 30 "$dir/console.log" >&2
+      fail "node $name did not start"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
   # shellcheck disable=SC1090
   . "$dir/ports"
   echo "export SPARTAKUS_TEST_AMQP_URL=amqp://guest:guest@127.0.0.1:$amqp_port/"
@@ -162,9 +172,11 @@ stop() {
 run() {
   local name="$1" status=0
   shift
+  local variables
   stop "$name"  # what an interrupted run with this name left
-  eval "$(start "$name")"
-  trap 'stop "$name"' EXIT
+  variables="$(start "$name")" || { stop "$name"; exit 1; }
+  eval "$variables"
+  trap "stop '$name'" EXIT
   "$@" || status=$?
   return "$status"
 }
