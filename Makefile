@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck contracts unit bench compose-test clean
+.PHONY: install run test test-rabbitmq4 lint typecheck contracts unit bench compose-test clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing spartakus with its test tools (first run takes a minute or two)"
@@ -46,6 +46,12 @@ compose-test: $(STAMP)
 	$(BIN)/python -m tests.compose.run; status=$$?; \
 	  [ -n "$(SPARTAKUS_KEEP_ENGINE)" ] || deploy/compose-engine.sh stop || status=1; \
 	  exit $$status
+
+## test-rabbitmq4: the broker-facing suites (ingest, writer, e2e, cluster) against RabbitMQ 4.x, Debian trixie's
+## rabbitmq-server in a cached debootstrapped folder (deploy/rabbitmq4.sh; root), as a node of its own. CI runs it.
+RABBITMQ4_NODE ?= $(or $(SPARTAKUS_TEST_NODE_PREFIX),spartakus-test)-rmq4
+test-rabbitmq4: $(STAMP)
+	deploy/rabbitmq4.sh run $(RABBITMQ4_NODE) $(BIN)/pytest tests/ingest tests/writer tests/e2e tests/cluster
 
 bench: $(STAMP)
 	$(BIN)/python bench/schema_bench.py

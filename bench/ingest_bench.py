@@ -232,7 +232,8 @@ def _match(pattern: str, text: str, default: str | None = None) -> str:
 
 
 def _ms(text: str, percentile: str) -> float:
-    found = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)$", text, re.MULTILINE)
+    # wrk pads a latency in whole seconds ("1.15s "), as a slow run under load prints it.
+    found = re.search(rf"^\s+{percentile}\s+([\d.]+)(us|ms|s)[ \t]*$", text, re.MULTILINE)
     if found is None:
         raise RuntimeError(f"wrk output lacks the {percentile} latency:\n{text}")
     return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]

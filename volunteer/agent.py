@@ -50,12 +50,17 @@ class Volunteer:
         """Make and send one report; True when it was delivered (or printed). Never raises a ``VolunteerError``."""
         started = time.monotonic()
         deadline = started + self.retry_seconds
-        attempts = retry.Attempts()
+        reading, attempts = retry.Attempts(), retry.Attempts()
         built: BuiltReport | None = None
         fields: dict[str, object] = {"destination": self.sender.description}
         try:
             built = retry.call(
-                self._build, what="reading the cluster", deadline=deadline, stop=self.stop, policy=self.policy
+                self._build,
+                what="reading the cluster",
+                deadline=deadline,
+                stop=self.stop,
+                policy=self.policy,
+                attempts=reading,
             )
             body = built.body
             outcome = retry.call(
@@ -76,7 +81,13 @@ class Volunteer:
             fields["outcome"] = outcome
         if built is not None:
             fields.update(nodes=built.nodes, bytes=len(built.body), timestamp=built.timestamp)
-        fields.update(attempts=attempts.count, duration_s=round(time.monotonic() - started, 3))
+        # ``attempts`` counts the tries of the step the report ended in: sending, or reading when that never succeeded.
+        ended_reading = built is None
+        fields.update(
+            attempts=reading.count if ended_reading else attempts.count,
+            read_attempts=reading.count,
+            duration_s=round(time.monotonic() - started, 3),
+        )
         delivered = fields["outcome"] in {"delivered", "printed"}
         log.log(logging.INFO if delivered else logging.ERROR, "report", extra=fields)
         return delivered

@@ -29,7 +29,7 @@ from kubernetes.config.config_exception import ConfigException
 from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, InClusterConfigLoader
 from kubernetes.config.kube_config import load_kube_config
 
-from volunteer.errors import ClusterError, StartupError, TransientClusterError
+from volunteer.errors import ClusterError, ForbiddenError, StartupError, TransientClusterError, UnauthorizedError
 from volunteer.nodes import RawNode, parse_node_list
 from volunteer.retry import parse_retry_after
 
@@ -39,6 +39,13 @@ MAX_CONNECT_TIMEOUT: Final = 10.0
 
 # 410: the continue token expired (the list is restarted); 408/429/5xx: the server may recover.
 _TRANSIENT_STATUSES: Final = frozenset({408, 410, 429})
+UNAUTHORIZED: Final = 401
+FORBIDDEN: Final = 403
+TOKEN_HINT: Final = (
+    "the token was not accepted: in a pod, check that the ServiceAccount token is mounted and current "
+    f"(automountServiceAccountToken, {SERVICE_ACCOUNT_DIR}/token); with a kubeconfig, its user's credentials"
+)
+NODES_RBAC_HINT: Final = "the volunteer's ClusterRole must grant list on nodes (deploy/kubernetes/volunteer)"
 
 
 def _configure(
@@ -133,8 +140,11 @@ def _retry_after(error: ApiException) -> float | None:
 
 
 @contextmanager
-def _translated(what: str) -> Iterator[None]:
-    """Turn the client's exceptions into ``ClusterError`` (permanent) or ``TransientClusterError``."""
+def _translated(what: str, *, forbidden_hint: str = "") -> Iterator[None]:
+    """Turn the client's exceptions into ``ClusterError`` (permanent) or ``TransientClusterError``.
+
+    A 401 is about the credentials and says so; a 403 is about RBAC and carries ``forbidden_hint``.
+    """
     try:
         yield
     except ApiException as e:
@@ -142,6 +152,10 @@ def _translated(what: str) -> Iterator[None]:
         detail = f"{what}: HTTP {status} {e.reason or ''}".rstrip() + _status_message(e.body)
         if status == 0 or status in _TRANSIENT_STATUSES or status >= 500:
             raise TransientClusterError(detail, retry_after=_retry_after(e)) from e
+        if status == UNAUTHORIZED:
+            raise UnauthorizedError(f"{detail}; {TOKEN_HINT}") from e
+        if status == FORBIDDEN:
+            raise ForbiddenError(f"{detail}; {forbidden_hint}" if forbidden_hint else detail) from e
         raise ClusterError(detail) from e
     except urllib3.exceptions.HTTPError as e:
         raise TransientClusterError(f"{what}: {type(e).__name__}: {_one_line(e)}") from e
@@ -196,7 +210,8 @@ class KubernetesCluster:
         api = CoreV1Api(self._api_client)
         token = ""
         while True:
-            with _translated(f"GET /api/v1/nodes (limit={self._page_size}, continue={'yes' if token else 'no'})"):
+            what = f"GET /api/v1/nodes (limit={self._page_size}, continue={'yes' if token else 'no'})"
+            with _translated(what, forbidden_hint=NODES_RBAC_HINT):
                 response = api.list_node(
                     limit=self._page_size,
                     _continue=token or None,

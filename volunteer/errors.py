@@ -35,6 +35,14 @@ class ClusterError(PermanentError):
     """The Kubernetes API refused a request for good (e.g. 401, 403, 404)."""
 
 
+class UnauthorizedError(ClusterError):
+    """The API server did not accept the credentials (401): a token problem, not a missing permission."""
+
+
+class ForbiddenError(ClusterError):
+    """The API server knew who asked and RBAC refused the request (403)."""
+
+
 class TransientClusterError(TransientError):
     """The Kubernetes API could not be reached or answered 429/5xx, or a continue token expired."""
 

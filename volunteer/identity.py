@@ -20,7 +20,7 @@ from typing import Final, Protocol
 
 from schema.signature import ClusterKey
 from volunteer import retry
-from volunteer.errors import StartupError, StoppedError, VolunteerError
+from volunteer.errors import StartupError, StoppedError, UnauthorizedError, VolunteerError
 
 AUTO: Final = "auto"
 AUTO_KEY_BUDGET_S: Final = 120.0
@@ -85,5 +85,6 @@ def resolve_cluster_key(
     except StoppedError:
         raise
     except VolunteerError as e:
-        raise StartupError(f"--cluster-id={AUTO}: cannot read the {NAMESPACE} namespace ({e}); {RBAC_HINT}") from e
+        hint = "" if isinstance(e, UnauthorizedError) else f"; {RBAC_HINT}"  # a rejected token is not about RBAC
+        raise StartupError(f"--cluster-id={AUTO}: cannot read the {NAMESPACE} namespace ({e}){hint}") from e
     return ClusterKey(uid)

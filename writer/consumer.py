@@ -22,6 +22,7 @@ from pika.adapters.blocking_connection import BlockingChannel, BlockingConnectio
 
 from runtime.brokers import BrokerAddresses, describe_url
 from runtime.settings import redact_in, split_amqp_urls
+from schema.headers import dead_reason, moved_headers, replayed_headers
 from schema.topology import ERROR_HEADER, PERSISTENT, QueueSpec, topology_for
 from writer.batch import AckTracker
 from writer.errors import BrokerError
@@ -31,7 +32,6 @@ BLOCKED_CONNECTION_TIMEOUT: Final = 60.0
 MAX_REASON_CHARS: Final = 2000
 NOT_FOUND: Final = 404
 PRECONDITION_FAILED: Final = 406
-_BROKER_DEATH_HEADERS: Final = ("x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason")
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,17 +285,6 @@ def _dlq_channel(url: str, queue: str, name: str) -> Iterator[BlockingChannel]:
             connection.close()
 
 
-def _dead_reason(headers: Mapping[str, Any]) -> str:
-    reason = headers.get(ERROR_HEADER)
-    if reason is not None:
-        return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], Mapping):
-        death = deaths[0]
-        return f"dead-lettered by the broker: {death.get('reason')} from {death.get('queue')}"
-    return "unknown"
-
-
 def browse_dead(url: str, queue: str, *, limit: int) -> tuple[int, list[DeadMessage]]:
     """The number of messages in ``<queue>.dead`` and up to ``limit`` of them, left in place.
 
@@ -311,7 +300,7 @@ def browse_dead(url: str, queue: str, *, limit: int) -> tuple[int, list[DeadMess
                 break
             headers = _headers(properties)
             messages.append(
-                DeadMessage(properties.message_id, _dead_reason(headers), headers, body, properties.content_encoding)
+                DeadMessage(properties.message_id, dead_reason(headers), headers, body, properties.content_encoding)
             )
     return total, messages
 
@@ -330,7 +319,7 @@ def replay_dead(url: str, queue: str, *, limit: int) -> int:
             method, properties, body = channel.basic_get(dead, auto_ack=False)
             if method is None:
                 break
-            headers = {k: v for k, v in _headers(properties).items() if k not in (ERROR_HEADER, *_BROKER_DEATH_HEADERS)}
+            headers = replayed_headers(_headers(properties))
             channel.basic_publish("", queue, body, _with_headers(properties, headers), mandatory=True)
             channel.basic_ack(method.delivery_tag)
             moved += 1
@@ -338,9 +327,6 @@ def replay_dead(url: str, queue: str, *, limit: int) -> int:
 
 
 # --- queue migration (``spartakus queues``) ------------------------------------
-
-_MOVED_HEADERS_DROPPED: Final = ("x-delivery-count",)
-"""Set by a quorum queue on each delivery; a moved message starts counting afresh in its new queue."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,8 +381,12 @@ class QueueAdmin:
         with _translated(f"declaring {spec.name}"):
             self._channel().queue_declare(spec.name, durable=spec.durable, arguments=dict(spec.arguments))
 
-    def move(self, source: str, target: str) -> int:
-        """Move every message of ``source`` to ``target``, one at a time: confirmed publish, then ack."""
+    def move(self, source: str, target: str, *, count_replay: bool = True) -> int:
+        """Move every message of ``source`` to ``target``, one at a time: confirmed publish, then ack.
+
+        Each is published without the broker's history (``schema.headers``); ``count_replay`` adds one to its
+        ``x-spartakus-replays``.
+        """
         moved = 0
         channel = self._channel()
         with _translated(f"moving {source} to {target}"):
@@ -405,7 +395,7 @@ class QueueAdmin:
                 method, properties, body = channel.basic_get(source, auto_ack=False)
                 if method is None:
                     return moved
-                headers = {k: v for k, v in _headers(properties).items() if k not in _MOVED_HEADERS_DROPPED}
+                headers = moved_headers(_headers(properties), count=count_replay)
                 channel.basic_publish("", target, body, _with_headers(properties, headers), mandatory=True)
                 channel.basic_ack(method.delivery_tag)
                 moved += 1

@@ -3,8 +3,10 @@
 ``list`` prints one JSON object a line (report id, reason, receive time,
 size, and the size of the report once inflated when the body is gzip) and
 leaves every message in place. ``replay`` publishes each message
-back to the main queue with a confirm, without the error header, and only
-then removes it from ``<queue>.dead``.
+back to the main queue with a confirm, without the error header and the
+broker's death and delivery-count headers (RabbitMQ 3.x and 4.x) but with
+``x-spartakus-replays`` counting its replays, and only then removes it from
+``<queue>.dead``.
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ arguments without losing a message:
 3. the queue is declared with the current arguments;
 4. the messages move back, and ``<name>.migrating`` is deleted.
 
+Moved messages lose the broker's history (death and delivery-count headers,
+``schema.headers``): the re-created queue counts deliveries afresh. A
+migration adds one to ``x-spartakus-replays``, and a message the broker had
+dead-lettered keeps its reason in ``x-spartakus-error``.
+
 Run it with the gateways and writers stopped (a queue with consumers is
 refused). An interrupted migration is finished by running it again:
 messages still in ``<name>.migrating`` are moved back first.
@@ -102,7 +107,7 @@ def _migrate_one(admin: QueueAdmin, spec: QueueSpec, out: TextIO) -> None:
 def _empty_and_delete(admin: QueueAdmin, name: str, holding: str) -> int:
     moved = 0
     for _ in range(DELETE_ATTEMPTS):
-        moved += admin.move(name, holding)
+        moved += admin.move(name, holding, count_replay=False)  # counted once, on the way back
         if admin.delete_if_empty(name):
             return moved
     raise MigrationError(f"{name} keeps receiving messages: stop the gateways, then migrate")

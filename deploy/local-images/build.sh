@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Local stand-ins for the stack's base images, for machines where no image registry answers:
 #   spartakus-local/debian:bookworm             debootstrap --variant=minbase from the host's Debian mirror
-#   spartakus-local/python:3.11                 Debian's python3 + venv, trusting the host's CA certificates
-#   spartakus-local/rabbitmq:3.10-management    Debian's rabbitmq-server with the management plugin
-# Images already present are kept (--rebuild builds them again); the debootstrap root filesystem is cached as a
-# tarball in $SPARTAKUS_IMAGE_CACHE. Needs root, debootstrap and a running Docker engine. Prints the variables
+#   spartakus-local/debian:trixie               the same for trixie (deploy/rabbitmq4.sh rootfs, shared with the tests)
+#   spartakus-local/python:3.11                 bookworm's python3 + venv, trusting the host's CA certificates
+#   spartakus-local/rabbitmq:4.0-management     trixie's rabbitmq-server (4.0.x, the major version compose deploys)
+#                                               with the management plugin
+# Images already present are kept (--rebuild builds them again); the debootstrap root filesystems are cached as
+# tarballs in $SPARTAKUS_IMAGE_CACHE. Needs root, debootstrap and a running Docker engine. Prints the variables
 # that make `docker compose build` use these images:
 #
 #   eval "$(deploy/local-images/build.sh)"
@@ -12,8 +14,9 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${SPARTAKUS_IMAGE_CACHE:-/var/cache/spartakus}"
 debian=spartakus-local/debian:bookworm
+trixie=spartakus-local/debian:trixie
 python=spartakus-local/python:3.11
-rabbitmq=spartakus-local/rabbitmq:3.10-management
+rabbitmq=spartakus-local/rabbitmq:4.0-management
 rebuild=false
 [ "${1:-}" = "--rebuild" ] && rebuild=true
 
@@ -52,22 +55,32 @@ build_debian() {
   docker import - "$debian" <"$tarball" >/dev/null
 }
 
+# Trixie's minbase root filesystem, cached by deploy/rabbitmq4.sh (the tests' RabbitMQ 4 starts from it too).
+build_trixie() {
+  present "$trixie" && { log "$trixie present"; return; }
+  local tarball
+  tarball="$(SPARTAKUS_RABBITMQ4_CACHE="$cache" "$here/../rabbitmq4.sh" rootfs)"
+  log "importing $tarball as $trixie"
+  docker import - "$trixie" <"$tarball" >/dev/null
+}
+
 # Builds with the host's network: an engine started with --ip-forward=false gives containers no route out.
 build_image() {
-  local tag="$1" dockerfile="$2" context="$3"
+  local tag="$1" dockerfile="$2" context="$3" base="$4"
   present "$tag" && { log "$tag present"; return; }
   log "building $tag"
-  DOCKER_BUILDKIT=0 docker build -q --network=host --build-arg "DEBIAN_IMAGE=$debian" \
+  DOCKER_BUILDKIT=0 docker build -q --network=host --build-arg "DEBIAN_IMAGE=$base" \
     -t "$tag" -f "$dockerfile" "$context" >/dev/null
 }
 
 build_debian
+build_trixie
 context="$(mktemp -d)"
 trap 'rm -rf "$context"' EXIT
 mkdir -p "$context/ca-certificates"
 # The host's own CAs (a TLS-intercepting proxy's among them); none is fine too.
 cp /usr/local/share/ca-certificates/*.crt "$context/ca-certificates/" 2>/dev/null || true
-build_image "$python" "$here/python.Dockerfile" "$context"
+build_image "$python" "$here/python.Dockerfile" "$context" "$debian"
 cp "$here/rabbitmq.conf" "$context/"
-build_image "$rabbitmq" "$here/rabbitmq.Dockerfile" "$context"
+build_image "$rabbitmq" "$here/rabbitmq.Dockerfile" "$context" "$trixie"
 echo "export PYTHON_IMAGE=$python RABBITMQ_IMAGE=$rabbitmq"

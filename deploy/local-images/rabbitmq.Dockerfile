@@ -1,7 +1,8 @@
-# A local stand-in for rabbitmq:4.1-management: Debian bookworm's rabbitmq-server (3.10) with the management plugin.
+# A local stand-in for rabbitmq:4.1-management: Debian trixie's rabbitmq-server (4.0.x, Erlang/OTP 27) with the
+# management plugin, so the stack runs the major version that compose deploys.
 # It keeps what compose.yaml relies on: data in /var/lib/rabbitmq (keyed by the hostname), AMQP on 5672, the
 # management API on 15672, `rabbitmq-diagnostics` for the healthcheck, guest allowed from other containers.
-ARG DEBIAN_IMAGE=spartakus-local/debian:bookworm
+ARG DEBIAN_IMAGE=spartakus-local/debian:trixie
 FROM ${DEBIAN_IMAGE}
 # No init system in a container: keep the package's maintainer scripts from trying to start the service.
 RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d \

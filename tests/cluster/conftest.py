@@ -16,17 +16,23 @@ import pytest
 from tests.support.amqp import unique_queue_name
 from tests.support.pipeline import Pipeline
 from tests.support.rabbit_cluster import RabbitCluster, cluster_tools, running_cluster
+from tests.support.rabbit_install import RabbitInstall
 from tests.support.services import missing_service
 
 
 @pytest.fixture(scope="session")
 def rabbit_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitCluster]:
     """Three RabbitMQ nodes of this run's own, joined into one cluster."""
-    tools = cluster_tools()
+    install = RabbitInstall.from_environment()
+    tools = cluster_tools(install)
     if tools is None:
-        missing_service("the rabbitmq-server package is not installed: no cluster of our own can be started")
+        missing_service(install.missing() or "rabbitmq-server is not installed: no cluster of our own can be started")
         return
-    with running_cluster(tmp_path_factory.mktemp("rabbit-cluster"), tools) as cluster:
+    if install.root is None:
+        with running_cluster(tmp_path_factory.mktemp("rabbit-cluster"), tools) as cluster:
+            yield cluster
+        return
+    with install.workdir("rabbit-cluster-") as base, running_cluster(base, tools, install) as cluster:
         yield cluster
 
 

@@ -96,3 +96,9 @@ def test_every_writer_replica_consumes_the_reports_queue(healthy: Stack) -> None
     assert len(writers) == 3
     assert len(addresses) == 3
     assert healthy.queue()["consumers"] == 3
+
+
+def test_the_stack_runs_the_rabbitmq_major_version_that_compose_deploys(healthy: Stack) -> None:
+    # compose.yaml's default image is rabbitmq:4.1-management; the local stand-in is trixie's 4.0.x.
+    overview = healthy.management("overview")
+    assert str(overview["rabbitmq_version"]).startswith("4."), overview["rabbitmq_version"]

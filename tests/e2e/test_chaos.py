@@ -3,7 +3,8 @@
 Sixteen senders post 2,000 distinct reports to a real gateway, each retrying
 its report until it is answered 204. Meanwhile the broker closes the AMQP
 connections of this test's gateway and writers once (``rabbitmqctl
-close_connection``; never anyone else's: the broker is shared), and one of the
+close_connection``, through ``SPARTAKUS_TEST_RABBITMQCTL``; never anyone else's:
+the broker is shared), and one of the
 two writers is ``kill -9``'d and started again. Both faults land while reports
 are still arriving. Once the queue is drained, every report answered 204 must
 be in the BigQuery dedup view exactly once: lost must be 0. Duplicated rows
@@ -14,6 +15,7 @@ been answered 503) are expected and only counted.
 from __future__ import annotations
 
 import json
+import shlex
 import time
 import uuid
 from collections import Counter
@@ -27,8 +29,10 @@ from tests.support.amqp import message_count
 from tests.support.broker_admin import (
     BrokerConnection,
     amqp_client_ports,
+    broker_port,
     can_administer,
     close_connections,
+    rabbitmqctl_command,
 )
 from tests.support.pipeline import Gateway, Pipeline, rows_written, writer_metric
 from tests.support.report_senders import SenderPool, SendRecord
@@ -104,7 +108,7 @@ def start_writer(pipeline: Pipeline, store: BigQueryStore, name: str) -> int:
 def writer_broker_ports(pipeline: Pipeline) -> dict[str, set[int]]:
     """Each running writer's client ports to the broker."""
     return {
-        name: amqp_client_ports([process.process.pid])
+        name: amqp_client_ports([process.process.pid], broker_port(pipeline.amqp_url))
         for name, process in pipeline.processes.items()
         if name in WRITERS and process.process is not None and process.alive()
     }
@@ -215,8 +219,10 @@ def print_summary(records: list[SendRecord], counts: StoreCounts, lost: int) -> 
 def test_no_accepted_report_is_lost_when_a_writer_is_killed_and_broker_connections_drop(
     amqp_url: str, queue_name: str, pipeline: Pipeline, bigquery_store: BigQueryStore
 ) -> None:
-    if not can_administer(amqp_url):
-        missing_service(f"closing the broker's connections needs rabbitmqctl and the local broker, not {amqp_url}")
+    if not can_administer():
+        missing_service(
+            f"closing the broker's connections needs {shlex.join(rabbitmqctl_command())} (SPARTAKUS_TEST_RABBITMQCTL)"
+        )
     # One info line per request would bury the warnings that matter here ("broker connection lost").
     gateway = pipeline.ingest("--retry-after=1", "--log-level=warning")
     ports = {name: start_writer(pipeline, bigquery_store, name) for name in WRITERS}

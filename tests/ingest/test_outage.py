@@ -3,14 +3,14 @@
 The outage, the silence and the resource alarm are played by a TCP proxy
 between the gateway and the shared RabbitMQ (``tests/support/amqp_proxy.py``),
 so other tests on the broker are not disturbed. One test closes the gateway's
-own connection on the broker with ``rabbitmqctl close_connection``, found by its
-connection name (``close_all_connections`` would drop everyone's).
+own connection on the broker with ``rabbitmqctl close_connection`` (the command
+``SPARTAKUS_TEST_RABBITMQCTL`` names), found by its connection name
+(``close_all_connections`` would drop everyone's).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from tests.ingest.gateway import Gateway, go_volunteer_report, running_gateway
 from tests.ingest.traffic import Traffic
 from tests.support.amqp import blocking_channel
 from tests.support.amqp_proxy import AmqpProxy, blocked_frame, unblocked_frame
+from tests.support.broker_admin import close_connections, connections_named
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -143,25 +144,11 @@ def test_a_deleted_queue_is_503_then_declared_again(amqp_url: str, queue_name: s
         wait_until(lambda: gateway.post_report(go_volunteer_report()).status == 204, timeout=10, what="recovery")
 
 
-def _connection_pids_of(client_name: str) -> list[str]:
-    """Broker-side ids of the connections whose client named itself ``client_name``."""
-    listing = subprocess.run(
-        ["rabbitmqctl", "list_connections", "-q", "--no-table-headers", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [line.split("\t")[0] for line in listing.splitlines() if client_name in line]
-
-
 def test_closing_the_gateway_connection_on_the_broker_is_recovered_from(amqp_url: str, queue_name: str) -> None:
     with running_gateway(amqp_url, queue_name) as gateway, Traffic(gateway.port, threads=2) as traffic:
         wait_until(lambda: 204 in traffic.statuses_since(0), timeout=10, what="traffic to flow")
-        [pid] = _connection_pids_of(gateway.connection_name)  # only this gateway's connection
-        subprocess.run(
-            ["rabbitmqctl", "close_connection", pid, "ingest outage test"], check=True, timeout=60, capture_output=True
-        )
+        [ours] = connections_named(gateway.connection_name)  # only this gateway's connection
+        close_connections(lambda connection: connection.pid == ours.pid, "ingest outage test")
         closed_at = time.monotonic()
         wait_until(lambda: reconnects(gateway) >= 1, timeout=15, what="a reconnect")
         wait_until(lambda: 204 in traffic.statuses_since(closed_at), timeout=10, what="204 after reconnecting")

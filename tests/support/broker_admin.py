@@ -1,4 +1,10 @@
-"""Operating the shared RabbitMQ from a test with ``rabbitmqctl``, as an operator would, touching only the test's own.
+"""Operating the broker under test with ``rabbitmqctl``, as an operator would, touching only the test's own.
+
+The broker is the one ``SPARTAKUS_TEST_AMQP_URL`` names, and the command that
+administers it is ``SPARTAKUS_TEST_RABBITMQCTL``: a command prefix (split as a
+shell would), ``rabbitmqctl`` by default, which suits the machine's own broker.
+For a node of another version or machine, point it at that node, e.g.
+``deploy/rabbitmq4.sh ctl NAME`` or ``rabbitmqctl -n rabbit@other``.
 
 The broker serves every test on the machine, so a chaos test closes only the
 connections of its own processes: those whose client port belongs to one of
@@ -7,6 +13,8 @@ them, or whose ``connection_name`` is one it chose. Never all connections.
 
 from __future__ import annotations
 
+import os
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable
@@ -18,22 +26,31 @@ import psutil
 
 AMQP_PORT: Final = 5672
 RABBITMQCTL_TIMEOUT: Final = 60.0
+RABBITMQCTL_VARIABLE: Final = "SPARTAKUS_TEST_RABBITMQCTL"
 
 
-def can_administer(amqp_url: str) -> bool:
-    """Whether ``rabbitmqctl`` is on PATH and ``amqp_url`` names this machine's own broker, which it administers."""
+def rabbitmqctl_command() -> list[str]:
+    """The command prefix that administers the broker under test (``SPARTAKUS_TEST_RABBITMQCTL``)."""
+    return shlex.split(os.environ.get(RABBITMQCTL_VARIABLE, "") or "rabbitmqctl")
+
+
+def can_administer() -> bool:
+    """Whether the administering command exists (a path, or a name on PATH)."""
+    return shutil.which(rabbitmqctl_command()[0]) is not None
+
+
+def broker_port(amqp_url: str) -> int:
+    """The AMQP port ``amqp_url`` names: the one the broker sees clients' connections arrive on."""
     parts = urlsplit(amqp_url)
-    local = parts.hostname in {"127.0.0.1", "localhost", "::1"} and (parts.port or AMQP_PORT) == AMQP_PORT
-    return local and shutil.which("rabbitmqctl") is not None
+    return parts.port or (5671 if parts.scheme == "amqps" else AMQP_PORT)
 
 
 def rabbitmqctl(*args: str) -> str:
-    """Run ``rabbitmqctl -q <args>`` and return its output; fail the test with its stderr otherwise."""
-    result = subprocess.run(
-        ["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=RABBITMQCTL_TIMEOUT, check=False
-    )
+    """Run ``<SPARTAKUS_TEST_RABBITMQCTL> -q <args>`` and return its output; fail the test with its stderr otherwise."""
+    command = [*rabbitmqctl_command(), "-q", *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=RABBITMQCTL_TIMEOUT, check=False)
     if result.returncode != 0:
-        raise AssertionError(f"rabbitmqctl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}")
+        raise AssertionError(f"{shlex.join(command)} failed ({result.returncode}): {result.stderr.strip()}")
     return result.stdout
 
 
@@ -60,6 +77,11 @@ def list_connections() -> list[BrokerConnection]:
     return connections
 
 
+def connections_named(client_name: str) -> list[BrokerConnection]:
+    """The connections whose ``connection_name`` property holds ``client_name`` (the gateway appends its pid)."""
+    return [c for c in list_connections() if client_name in c.client_properties]
+
+
 def close_connections(matching: Callable[[BrokerConnection], bool], reason: str) -> list[BrokerConnection]:
     """Close, all at once, the connections ``matching`` selects; returns them.
 
@@ -69,7 +91,7 @@ def close_connections(matching: Callable[[BrokerConnection], bool], reason: str)
     closing = [connection for connection in list_connections() if matching(connection)]
     commands = [
         subprocess.Popen(
-            ["rabbitmqctl", "-q", "close_connection", connection.pid, reason],
+            [*rabbitmqctl_command(), "-q", "close_connection", connection.pid, reason],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -86,8 +108,8 @@ def close_connections(matching: Callable[[BrokerConnection], bool], reason: str)
     return closing
 
 
-def amqp_client_ports(pids: Iterable[int], broker_port: int = AMQP_PORT) -> set[int]:
-    """Local ports of the processes' TCP connections to the broker (the broker's ``peer_port``)."""
+def amqp_client_ports(pids: Iterable[int], broker_port: int) -> set[int]:
+    """Local ports of the processes' TCP connections to the broker on ``broker_port`` (the broker's ``peer_port``)."""
     ports: set[int] = set()
     for pid in pids:
         try:

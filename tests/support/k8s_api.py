@@ -3,9 +3,14 @@
 It is a real HTTP server in a thread, so the official ``kubernetes`` client
 talks to it through an ordinary kubeconfig (``write_kubeconfig``), exactly as
 it would talk to a cluster. It honours ``limit`` and ``continue`` with opaque
-continue tokens and ``remainingItemCount``, serves ``GET /api/v1/namespaces/<name>``
-for the namespaces it is given (``kube-system`` by default, with a fixed UID), can require a bearer token, can
-serve over TLS (for the in-cluster code path), and can be scripted to fail.
+continue tokens in the real server's format (``tests.support.k8s_wire``) and
+``remainingItemCount``, serves nodes in key (name) order with canonical
+quantities, serves ``GET /api/v1/namespaces/<name>`` for the namespaces it is
+given (``kube-system`` by default, with a fixed UID) and answers 403 for those
+the caller may not read, can require a bearer token, can serve over TLS (for
+the in-cluster code path), can compact its history so that a continue token
+expires (410 ``Expired``), and can be scripted to fail with the server's
+error bodies.
 
 For benchmarks, ``prebuild_pages`` renders every page once so that the server
 is not the bottleneck, and ``python -m tests.support.k8s_api`` serves such
@@ -15,10 +20,7 @@ pages from a process of its own, printing one JSON line (``url``, ``total_bytes`
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import datetime
-import ipaddress
+import bisect
 import json
 import logging
 import ssl
@@ -32,14 +34,23 @@ from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
+from tests.support.k8s_files import make_tls_files, write_kubeconfig
 from tests.support.k8s_nodes import generate_nodes, make_node, sample_nodes
+from tests.support.k8s_wire import (
+    DEFAULT_GIT_VERSION,
+    REASONS,
+    canonical_node,
+    decode_continue,
+    encode_continue,
+    expired,
+    forbidden,
+    namespace_object,
+    status_body,
+    version_info,
+)
 
 __all__ = [
+    "DEFAULT_GIT_VERSION",
     "KubeApiStandIn",
     "PrebuiltPages",
     "generate_nodes",
@@ -53,70 +64,28 @@ __all__ = [
     "write_kubeconfig",
 ]
 
-DEFAULT_GIT_VERSION: Final = "v1.31.1-gke.1678000"
 RESOURCE_VERSION: Final = "48151623"
+SERVICE_ACCOUNT: Final = "system:serviceaccount:spartakus:spartakus-volunteer"
 KUBE_SYSTEM_UID: Final = "6f0d3a52-9c1e-4b7a-8d2f-1e5c7b9a4d30"
 NAMESPACES_PATH: Final = "/api/v1/namespaces/"
 
 
-def version_info(git_version: str = DEFAULT_GIT_VERSION) -> dict[str, str]:
-    """The body of ``GET /version`` for ``git_version``."""
-    major, minor = git_version.lstrip("v").split(".")[:2]
-    return {
-        "major": major,
-        "minor": minor,
-        "gitVersion": git_version,
-        "gitCommit": "3b1b0f2e9c4d5a6b7c8d9e0f1a2b3c4d5e6f7a8b",
-        "gitTreeState": "clean",
-        "buildDate": "2026-09-10T20:07:51Z",
-        "goVersion": "go1.22.6 X:boringcrypto",
-        "compiler": "gc",
-        "platform": "linux/amd64",
-    }
+def _key(node: dict[str, Any]) -> str:
+    return str(node["metadata"]["name"])
 
 
-def namespace_object(name: str, uid: str) -> dict[str, Any]:
-    """A ``Namespace`` as the API server serves it."""
-    return {
-        "kind": "Namespace",
-        "apiVersion": "v1",
-        "metadata": {
-            "name": name,
-            "uid": uid,
-            "resourceVersion": "4",
-            "creationTimestamp": "2026-01-12T08:41:07Z",
-            "labels": {"kubernetes.io/metadata.name": name},
-        },
-        "spec": {"finalizers": ["kubernetes"]},
-        "status": {"phase": "Active"},
-    }
-
-
-def encode_continue(offset: int) -> str:
-    """An opaque continue token, shaped like the API server's (base64 of a small JSON object)."""
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": int(RESOURCE_VERSION), "start": offset}).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def decode_continue(token: str) -> int:
-    """The offset inside a continue token; ``ValueError`` when the token is not one of ours."""
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode()))["start"]
-    except (binascii.Error, json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise ValueError(f"continue key is not valid: {token!r}") from e
-    if not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"continue key is not valid: {token!r}")
-    return offset
-
-
-def node_list_page(items: Sequence[dict[str, Any]], *, offset: int, limit: int | None, total: int) -> bytes:
-    """The JSON body of one ``NodeList`` page starting at ``offset``."""
+def node_list_page(
+    items: Sequence[dict[str, Any]], *, offset: int, limit: int | None, total: int, resource_version: int | None = None
+) -> bytes:
+    """The JSON body of one ``NodeList`` page starting at ``offset``, its continue naming the page's last key."""
     end = total if limit is None else min(total, offset + limit)
-    metadata: dict[str, Any] = {"resourceVersion": RESOURCE_VERSION}
+    rv = int(RESOURCE_VERSION) if resource_version is None else resource_version
+    metadata: dict[str, Any] = {"resourceVersion": str(rv)}
     if end < total:
-        metadata["continue"] = encode_continue(end)
+        metadata["continue"] = encode_continue(rv, _key(items[end - 1]))
         metadata["remainingItemCount"] = total - end
-    body = {"kind": "NodeList", "apiVersion": "v1", "metadata": metadata, "items": list(items[offset:end])}
+    page = [canonical_node(node) for node in items[offset:end]]
+    body = {"kind": "NodeList", "apiVersion": "v1", "metadata": metadata, "items": page}
     return json.dumps(body, separators=(",", ":")).encode()
 
 
@@ -128,7 +97,7 @@ class PrebuiltPages:
     """Every page of a node list, rendered once: for benchmarks where the server must not be the bottleneck."""
 
     page_size: int
-    pages: dict[int, bytes]  # offset -> page body
+    pages: dict[str, bytes]  # start key of the continue token ("" for the first page) -> page body
     total: int
 
     @property
@@ -138,29 +107,36 @@ class PrebuiltPages:
 
 
 def prebuild_pages(nodes: Iterable[dict[str, Any]], page_size: int) -> PrebuiltPages:
-    """Render the pages of ``nodes`` for ``limit=page_size``, holding only one page of node objects at a time."""
-    rendered: list[tuple[int, bytes]] = []  # (item count, page without continue)
+    """Render the pages of ``nodes`` for ``limit=page_size``, holding only one page of node objects at a time.
+
+    The pages keep the order ``nodes`` come in (not sorted by name): each continue names the page's last key.
+    """
+    rendered: list[tuple[int, str, bytes]] = []  # (item count, last key, page without continue)
     chunk: list[dict[str, Any]] = []
     for node in nodes:
         chunk.append(node)
         if len(chunk) == page_size:
-            rendered.append((len(chunk), node_list_page(chunk, offset=0, limit=None, total=len(chunk))))
+            rendered.append(
+                (len(chunk), _key(chunk[-1]), node_list_page(chunk, offset=0, limit=None, total=len(chunk)))
+            )
             chunk = []
     if chunk or not rendered:
-        rendered.append((len(chunk), node_list_page(chunk, offset=0, limit=None, total=len(chunk))))
-    total = sum(count for count, _ in rendered)
-    pages: dict[int, bytes] = {}
-    offset = 0
-    for count, page in rendered:
-        end = offset + count
-        pages[offset] = _with_continue(page, end, total) if end < total else page
-        offset = end
+        last = _key(chunk[-1]) if chunk else ""
+        rendered.append((len(chunk), last, node_list_page(chunk, offset=0, limit=None, total=len(chunk))))
+    total = sum(count for count, _, _ in rendered)
+    pages: dict[str, bytes] = {}
+    start, served = "", 0
+    for count, last, page in rendered:
+        served += count
+        pages[start] = _with_continue(page, last, total - served) if served < total else page
+        start = last + "\x00"
     return PrebuiltPages(page_size=page_size, pages=pages, total=total)
 
 
-def _with_continue(page: bytes, end: int, total: int) -> bytes:
+def _with_continue(page: bytes, last_key: str, remaining: int) -> bytes:
     meta = json.dumps({"resourceVersion": RESOURCE_VERSION}, separators=(",", ":")).encode()
-    paged = {"resourceVersion": RESOURCE_VERSION, "continue": encode_continue(end), "remainingItemCount": total - end}
+    token = encode_continue(int(RESOURCE_VERSION), last_key)
+    paged = {"resourceVersion": RESOURCE_VERSION, "continue": token, "remainingItemCount": remaining}
     return page.replace(meta, json.dumps(paged, separators=(",", ":")).encode(), 1)
 
 
@@ -183,19 +159,6 @@ class SeenRequest:
     authorization: str | None
 
 
-def status_body(code: int, reason: str, message: str) -> dict[str, Any]:
-    """A ``metav1.Status`` error body, as the API server sends it."""
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code,
-    }
-
-
 class KubeApiStandIn:
     """The stand-in server. Use as a context manager, or ``start()``/``stop()``.
 
@@ -206,6 +169,8 @@ class KubeApiStandIn:
         token: when set, requests must carry ``Authorization: Bearer <token>``; others get 401.
         tls: a ``(certfile, keyfile)`` pair to serve HTTPS (see ``make_tls_files``).
         namespaces: namespace name -> UID, served by ``/api/v1/namespaces/<name>``; others get 404.
+        readable: the namespaces the caller may read (the volunteer's Role grants ``kube-system`` only);
+            any other is 403, whether it exists or not, as RBAC answers before the store is looked at.
     """
 
     def __init__(
@@ -219,9 +184,15 @@ class KubeApiStandIn:
         host: str = "127.0.0.1",
         port: int = 0,
         namespaces: dict[str, str] | None = None,
+        readable: Iterable[str] = ("kube-system",),
     ) -> None:
-        self.nodes: list[dict[str, Any]] = list(nodes)
+        self.nodes: list[dict[str, Any]] = sorted(nodes, key=_key)  # etcd returns keys in order
+        self._keys = [_key(node) for node in self.nodes]
         self.namespaces = {"kube-system": KUBE_SYSTEM_UID} if namespaces is None else dict(namespaces)
+        self.readable = frozenset(readable)
+        self.resource_version = int(RESOURCE_VERSION)
+        self._compacted_before = 0
+        self._compact_after: int | None = None
         self.pages = pages
         self.git_version = git_version
         self.token = token
@@ -277,10 +248,18 @@ class KubeApiStandIn:
     def fail_next(
         self, path: str, status: int, *, times: int = 1, reason: str = "", headers: dict[str, str] | None = None
     ) -> None:
-        """Answer the next ``times`` requests under ``path`` with ``status`` and a ``Status`` body."""
-        body = status_body(status, reason or "InternalError", f"scripted failure {status}")
+        """Answer the next ``times`` requests under ``path`` with ``status`` and the server's ``Status`` body for it."""
+        body = _scripted_body(path, status, reason)
         with self._lock:
             self._failures.extend(Failure(path, status, body, headers or {}) for _ in range(times))
+
+    def compact_after(self, pages: int) -> None:
+        """Compact the history after the next ``pages`` node-list answers: continue tokens issued until then expire.
+
+        As etcd's compaction does to a list that a client pages through slowly: the next continue gets 410 ``Expired``.
+        """
+        with self._lock:
+            self._compact_after = pages
 
     def list_requests(self) -> list[SeenRequest]:
         """The node-list requests received so far."""
@@ -314,20 +293,60 @@ class KubeApiStandIn:
         )
 
     def _namespace(self, name: str) -> tuple[int, bytes, dict[str, str]]:
+        if name not in self.readable:
+            return 403, json.dumps(forbidden("namespaces", "get", name=name, user=SERVICE_ACCOUNT)).encode(), {}
         if name in self.namespaces:
             return 200, json.dumps(namespace_object(name, self.namespaces[name])).encode(), {}
-        return 404, json.dumps(status_body(404, "NotFound", f'namespaces "{name}" not found')).encode(), {}
+        details = {"name": name, "kind": "namespaces"}
+        return (
+            404,
+            json.dumps(status_body(404, "NotFound", f'namespaces "{name}" not found', details=details)).encode(),
+            {},
+        )
 
     def _node_page(self, query: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:
         try:
-            offset = decode_continue(query["continue"]) if query.get("continue") else 0
             limit = int(query["limit"]) if query.get("limit") else None
+            rv, start = decode_continue(query["continue"]) if query.get("continue") else (0, "")
         except ValueError as e:
             return 400, json.dumps(status_body(400, "BadRequest", str(e))).encode(), {}
         limit = limit if limit and limit > 0 else None
-        if self.pages is not None and limit == self.pages.page_size and offset in self.pages.pages:
-            return 200, self.pages.pages[offset], {}
-        return 200, node_list_page(self.nodes, offset=offset, limit=limit, total=len(self.nodes)), {}
+        with self._lock:
+            if start and rv < self._compacted_before:
+                carry_on = encode_continue(self.resource_version, start.removesuffix("\x00"))
+                return 410, json.dumps(expired(carry_on)).encode(), {}
+            current = self.resource_version
+            self._count_page()  # a compaction now expires the continue of this very page
+        if self.pages is not None and limit == self.pages.page_size and start in self.pages.pages:
+            return 200, self.pages.pages[start], {}
+        offset = bisect.bisect_left(self._keys, start)
+        page = node_list_page(self.nodes, offset=offset, limit=limit, total=len(self.nodes), resource_version=current)
+        return 200, page, {}
+
+    def _count_page(self) -> None:
+        if self._compact_after is None:
+            return
+        self._compact_after -= 1
+        if self._compact_after <= 0:
+            self._compact_after = None
+            self.resource_version += 1
+            self._compacted_before = self.resource_version
+
+
+def _scripted_body(path: str, status: int, reason: str) -> dict[str, Any]:
+    """The body the real server sends with ``status`` for ``path``: details for 403 and 404, a continue for 410."""
+    resource = "namespaces" if path.startswith(NAMESPACES_PATH) else path.rstrip("/").rsplit("/", 1)[-1] or "nodes"
+    name = path.removeprefix(NAMESPACES_PATH) if path.startswith(NAMESPACES_PATH) else None
+    if status == 403:
+        body = forbidden(resource, "get" if name else "list", name=name, user=SERVICE_ACCOUNT)
+        body["message"] += f" (scripted failure {status})"
+        return body
+    if status == 410:
+        return expired(encode_continue(int(RESOURCE_VERSION) + 1, "scripted"))
+    details = ({"name": name, "kind": resource} if name else {"kind": resource}) if status == 404 else None
+    return status_body(
+        status, reason or REASONS.get(status, "InternalError"), f"scripted failure {status}", details=details
+    )
 
 
 def _handler_for(stand_in: KubeApiStandIn) -> type[BaseHTTPRequestHandler]:
@@ -351,49 +370,6 @@ def _handler_for(stand_in: KubeApiStandIn) -> type[BaseHTTPRequestHandler]:
             _log.debug(format, *args)
 
     return Handler
-
-
-def write_kubeconfig(path: Path, server: str, *, token: str | None = None, ca_file: Path | None = None) -> Path:
-    """Write a kubeconfig whose current context points at ``server``; returns ``path``."""
-    cluster: dict[str, Any] = {"server": server}
-    if ca_file is not None:
-        cluster["certificate-authority"] = str(ca_file)
-    user: dict[str, Any] = {"token": token} if token else {}
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "stand-in", "cluster": cluster}],
-        "users": [{"name": "stand-in", "user": user}],
-        "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "stand-in"}}],
-        "current-context": "stand-in",
-    }
-    path.write_text(json.dumps(config, indent=2))  # JSON is YAML, and the client reads it as such
-    return path
-
-
-def make_tls_files(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
-    """A self-signed certificate for ``host`` and its key, as ``(certfile, keyfile)``; the cert is its own CA."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "apiserver.crt", directory / "apiserver.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return certfile, keyfile
 
 
 def _serve_main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,9 @@ Erlang distribution ports (below the kernel's ephemeral range, never 5672 or
 run in the foreground as child processes, so a test can ``kill -9`` one the
 way a crashed machine loses it, and start it again on the same data. The
 machine's own broker on 5672 is never touched.
+
+With ``SPARTAKUS_TEST_RABBITMQ_ROOT`` set (``tests.support.rabbit_install``),
+the three nodes run RabbitMQ 4.x from that folder, with an epmd of their own.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from typing import Final
 
 import psutil
 
-from runtime.private_node import NodeLayout
 from tests.support.amqp import delete_queues
+from tests.support.rabbit_install import RabbitInstall, node_variables, stop_epmd, write_cookie, write_node_files
 from tests.support.services import free_port, port_open, wait_until
 
 DEFAULT_NODE_PREFIX: Final = "spartakus-test"
@@ -52,8 +55,10 @@ def _tool(candidates: Sequence[str], name: str) -> str | None:
     return shutil.which(name)
 
 
-def cluster_tools() -> tuple[str, str] | None:
+def cluster_tools(install: RabbitInstall | None = None) -> tuple[str, str] | None:
     """``rabbitmq-server`` and ``rabbitmqctl`` as this user runs them, or None when the package is missing."""
+    if install is not None and install.root is not None:
+        return None if install.missing() else ("rabbitmq-server", "rabbitmqctl")
     server, ctl = _tool(SERVER_CANDIDATES, "rabbitmq-server"), _tool(CTL_CANDIDATES, "rabbitmqctl")
     return None if server is None or ctl is None else (server, ctl)
 
@@ -71,6 +76,9 @@ class RabbitNode:
     server: str
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    install: RabbitInstall = field(default_factory=RabbitInstall)
+    epmd_port: int | None = None
+    """An epmd of the cluster's own (RabbitMQ 4.x from its folder); None: the machine's."""
 
     @property
     def url(self) -> str:
@@ -82,29 +90,34 @@ class RabbitNode:
         """The node's console output (its own log files are under ``base/log``)."""
         return self.base / "console.log"
 
-    def environment(self) -> dict[str, str]:
-        """The variables that make ``rabbitmq-server`` this node and nothing else (``runtime.private_node``'s)."""
-        layout = NodeLayout(self.name, self.base, self.home, self.amqp_port, self.dist_port)
-        return {**layout.environment(), "RABBITMQ_ADVANCED_CONFIG_FILE": str(self.base / "advanced.config")}
+    def variables(self) -> dict[str, str]:
+        """The variables that make ``rabbitmq-server`` this node and nothing else."""
+        ports = (self.amqp_port, self.dist_port, self.epmd_port)
+        return node_variables(self.install, self.name, self.base, self.home, ports)
+
+    def command(self, tool: str) -> tuple[list[str], dict[str, str]]:
+        """``(argv, environment)`` that run ``tool`` (``rabbitmq-server``, ``rabbitmqctl``) as this node's."""
+        if self.install.root is None:
+            argv, env = self.install.command(tool, self.variables())
+            return [self.server if tool == "rabbitmq-server" else argv[0]], env
+        return self.install.command(tool, self.variables())
 
     def prepare(self) -> None:
         """Write the node's configuration files."""
-        self.base.mkdir(parents=True, exist_ok=True)
-        (self.base / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n")
-        (self.base / "advanced.config").write_text(
-            f"[{{rabbit, [{{dead_letter_worker_publisher_confirm_timeout, {DEAD_LETTER_RETRY_MS}}}]}}].\n"
+        write_node_files(
+            self.base,
+            f"listeners.tcp.1 = 127.0.0.1:{self.amqp_port}\n",
+            f"[{{rabbit, [{{dead_letter_worker_publisher_confirm_timeout, {DEAD_LETTER_RETRY_MS}}}]}}].\n",
         )
-        (self.base / "enabled_plugins").write_text("[].\n")
-        (self.base / "rabbitmq-env.conf").write_text("")
+        self.install.hand_over(self.base)
 
     def start(self) -> None:
         """Start the node in the background; ``wait_booted`` waits for it."""
         if self.running():
             raise AssertionError(f"{self.name} is already running")
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [self.server], stdout=log, stderr=subprocess.STDOUT, env=self.environment(), start_new_session=True
-        )
+        argv, env = self.command("rabbitmq-server")
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         log.close()
         self.starts += 1
 
@@ -148,6 +161,7 @@ class RabbitCluster:
     nodes: list[RabbitNode]
     ctl: str
     home: Path
+    install: RabbitInstall = field(default_factory=RabbitInstall)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -170,13 +184,11 @@ class RabbitCluster:
 
     def rabbitmqctl(self, node: RabbitNode, *args: str, timeout: float = CTL_TIMEOUT) -> str:
         """Run ``rabbitmqctl -n <node> -q <args>``; fail the test with its output otherwise."""
+        argv, env = node.command("rabbitmqctl")
+        if self.install.root is None:
+            argv = [self.ctl]
         result = subprocess.run(
-            [self.ctl, "-n", node.name, "-q", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env=node.environment(),
+            [*argv, "-n", node.name, "-q", *args], capture_output=True, text=True, timeout=timeout, check=False, env=env
         )
         if result.returncode != 0:
             raise AssertionError(f"rabbitmqctl -n {node.name} {' '.join(args)}: {result.stderr or result.stdout}")
@@ -239,6 +251,9 @@ class RabbitCluster:
                     node.process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     node.kill()
+        ports = {node.epmd_port for node in self.nodes if node.epmd_port is not None}
+        for port in ports:
+            stop_epmd(port)
 
 
 def _join(cluster: RabbitCluster, node: RabbitNode, seed: RabbitNode) -> None:
@@ -266,22 +281,35 @@ def _in_parallel(*calls: tuple[object, ...]) -> None:
 
 
 @contextlib.contextmanager
-def running_cluster(base: Path, tools: tuple[str, str]) -> Iterator[RabbitCluster]:
-    """Three nodes booted at once, two of them joined to the first with ``rabbitmqctl join_cluster``."""
+def running_cluster(
+    base: Path, tools: tuple[str, str], install: RabbitInstall | None = None
+) -> Iterator[RabbitCluster]:
+    """Three nodes booted at once, two of them joined to the first with ``rabbitmqctl join_cluster``.
+
+    ``base`` lies inside ``install``'s root when it has one (``RabbitInstall.workdir``).
+    """
     server, ctl = tools
+    install = install or RabbitInstall()
     home = base / "home"
-    home.mkdir(parents=True)
-    # One cookie for the nodes and rabbitmqctl; the machine's own node keeps its own.
-    cookie = home / ".erlang.cookie"
-    cookie.write_text(uuid.uuid4().hex.upper())
-    cookie.chmod(0o400)
+    write_cookie(home)  # one cookie for the nodes and rabbitmqctl; the machine's own node keeps its own
+    install.hand_over(home)
     prefix = os.environ.get("SPARTAKUS_TEST_NODE_PREFIX", DEFAULT_NODE_PREFIX)
     run = uuid.uuid4().hex[:4]
+    epmd_port = None if install.root is None else free_port()
     nodes = [
-        RabbitNode(f"{prefix}-{letter}{run}@localhost", free_port(), free_port(), base / letter, home, server)
+        RabbitNode(
+            f"{prefix}-{letter}{run}@localhost",
+            free_port(),
+            free_port(),
+            base / letter,
+            home,
+            server,
+            install=install,
+            epmd_port=epmd_port,
+        )
         for letter in NODE_LETTERS
     ]
-    cluster = RabbitCluster(nodes, ctl, home)
+    cluster = RabbitCluster(nodes, ctl, home, install=install)
     try:
         started = time.monotonic()
         for node in nodes:

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Final
 
 from runtime import private_node
+from tests.support.rabbit_install import RabbitInstall
+from tests.support.rabbit_node4 import installed_node
 from tests.support.services import amqp_answers, free_port, missing_service, wait_until
 
 START_TIMEOUT: Final = 120.0
@@ -43,6 +45,11 @@ def _environment(home: Path, name: str, amqp_port: int, dist_port: int) -> dict[
 @contextlib.contextmanager
 def rabbit_node(config: str) -> Iterator[str]:
     """Start a node with ``config`` (``rabbitmq.conf`` lines); yields its AMQP URL. Stopped afterwards."""
+    install = RabbitInstall.from_environment()
+    if install.root is not None:  # RabbitMQ 4.x from deploy/rabbitmq4.sh (tests.support.rabbit_install)
+        with installed_node(install, config) as url:
+            yield url
+        return
     server, ctl = _script("rabbitmq-server"), _script("rabbitmqctl")
     if server is None or ctl is None:
         missing_service("rabbitmq-server is not installed (apt-get install -y rabbitmq-server)")

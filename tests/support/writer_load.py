@@ -14,6 +14,7 @@ import pika
 from schema.report import SCHEMA_VERSION
 from schema.topology import CONTENT_TYPE, PERSISTENT, RECEIVED_AT_HEADER, SCHEMA_VERSION_HEADER, topology_for
 from tests.support.amqp import blocking_channel
+from tests.support.services import wait_until
 
 
 def sample_report(index: int = 0, *, nodes: int = 3, cluster_id: str | None = None, pad: int = 0) -> dict[str, Any]:
@@ -113,3 +114,23 @@ def wait_for_ready(url: str, queue: str, count: int, *, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise AssertionError(f"{queue} holds {ready} messages, expected {count} within {timeout}s")
             channel.connection.sleep(0.1)
+
+
+def returned_until_dead(url: str, queue: str, count: int = 1, *, timeout: float = 30.0) -> None:
+    """Return ``queue``'s messages to it (``basic_nack`` with requeue) until the broker dead-lettered ``count``.
+
+    That is the broker's own dead-lettering, over the delivery limit: the
+    messages reach ``<queue>.dead`` with the death and delivery-count headers
+    that the broker's version writes.
+    """
+    dead = topology_for(queue).dead_queue
+    with blocking_channel(url) as channel:
+
+        def dead_lettered() -> bool:
+            method, _props, _body = channel.basic_get(queue, auto_ack=False)
+            if method is not None:
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                return False
+            return int(channel.queue_declare(dead, passive=True).method.message_count) >= count
+
+        wait_until(dead_lettered, timeout=timeout, interval=0.01, what=f"the broker to dead-letter {count} of {queue}")

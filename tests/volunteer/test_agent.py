@@ -93,3 +93,14 @@ def test_a_stopped_report_is_not_delivered(caplog: pytest.LogCaptureFixture) -> 
 
     assert volunteer.report_once() is False
     assert _report_line(caplog).outcome == "stopped"  # type: ignore[attr-defined]
+
+
+def test_a_refusal_while_reading_the_cluster_logs_the_reading_attempts(caplog: pytest.LogCaptureFixture) -> None:
+    cluster = InMemoryCluster(
+        sample_nodes(), failures=deque([TransientClusterError("503"), ClusterError("HTTP 403: nodes is forbidden")])
+    )
+
+    assert _volunteer(cluster, RecordingSender()).report_once() is False
+
+    line = _report_line(caplog)
+    assert (line.outcome, line.attempts, line.read_attempts) == ("failed", 2, 2)  # type: ignore[attr-defined]

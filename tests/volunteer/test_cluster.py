@@ -11,7 +11,14 @@ from tests.support.k8s_api import KubeApiStandIn, make_tls_files, write_kubeconf
 from tests.support.k8s_nodes import generate_nodes, sample_nodes
 from tests.volunteer.conftest import TOKEN
 from volunteer.cluster import KubernetesCluster, connect
-from volunteer.errors import ClusterError, StartupError, TransientClusterError, VolunteerError
+from volunteer.errors import (
+    ClusterError,
+    ForbiddenError,
+    StartupError,
+    TransientClusterError,
+    UnauthorizedError,
+    VolunteerError,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +39,7 @@ def test_lists_nodes_in_pages_with_limit_and_continue(k8s_api: KubeApiStandIn, k
     pages = list(_connect(kubeconfig, page_size=2).node_pages())
 
     assert [len(page) for page in pages] == [2, 2, 1]
-    assert _names(pages) == [n["metadata"]["name"] for n in sample_nodes()]
+    assert _names(pages) == sorted(n["metadata"]["name"] for n in sample_nodes())  # the server's key order
     requests = k8s_api.list_requests()
     assert [r.query.get("limit") for r in requests] == ["2", "2", "2"]
     assert "continue" not in requests[0].query
@@ -56,10 +63,36 @@ def test_a_large_cluster_is_read_page_by_page(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_refusals_are_permanent_cluster_errors(k8s_api: KubeApiStandIn, kubeconfig: Path, status: int) -> None:
-    k8s_api.fail_next("/api/v1/nodes", status, reason="Forbidden")
+    k8s_api.fail_next("/api/v1/nodes", status)
 
     with pytest.raises(ClusterError, match=f"HTTP {status}.*scripted failure"):
         list(_connect(kubeconfig).node_pages())
+
+
+def test_a_token_the_server_does_not_accept_is_named_as_such_with_no_rbac_advice(
+    k8s_api: KubeApiStandIn, tmp_path: Path
+) -> None:
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", k8s_api.url, token="expired-token")  # noqa: S106
+
+    with pytest.raises(UnauthorizedError) as error:
+        list(_connect(kubeconfig).node_pages())
+    message = str(error.value)
+    assert "HTTP 401" in message
+    assert "the token was not accepted" in message
+    assert "ServiceAccount token" in message
+    assert "ClusterRole" not in message
+
+
+def test_a_node_list_rbac_refuses_says_what_the_cluster_role_must_grant(
+    k8s_api: KubeApiStandIn, kubeconfig: Path
+) -> None:
+    k8s_api.fail_next("/api/v1/nodes", 403)
+
+    with pytest.raises(ForbiddenError) as error:
+        list(_connect(kubeconfig).node_pages())
+    message = str(error.value)
+    assert 'cannot list resource "nodes"' in message or 'cannot list resource "nodes"' in message
+    assert "ClusterRole must grant list on nodes" in message
 
 
 @pytest.mark.parametrize("status", [410, 429, 500, 503])

@@ -7,10 +7,19 @@ import json
 
 import pytest
 
+from schema.headers import REPLAYS_HEADER, broker_set
 from schema.topology import ERROR_HEADER, RECEIVED_AT_HEADER
 from tests.support.amqp import blocking_channel
 from tests.support.services import wait_until
-from tests.support.writer_load import declare, properties, queue_counts, sample_report
+from tests.support.writer_load import (
+    declare,
+    properties,
+    publish,
+    queue_counts,
+    report_messages,
+    returned_until_dead,
+    sample_report,
+)
 from writer.cli import dlq_main
 from writer.rows import decode_report
 
@@ -93,6 +102,37 @@ def test_gzip_bodies_are_listed_with_their_inflated_size_and_replayed_as_they_we
         _method, moved, moved_body = channel.basic_get(queue_name, auto_ack=True)
     assert moved.content_encoding == "gzip"
     assert decode_report(moved_body, content_encoding=moved.content_encoding).report_id == report["reportID"]
+
+
+def test_a_message_the_broker_dead_lettered_is_replayed_without_its_history_and_counted(
+    amqp_url: str, queue_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    report = sample_report(7)
+    publish(amqp_url, queue_name, report_messages([report]))
+    returned_until_dead(amqp_url, queue_name)
+    with blocking_channel(amqp_url) as channel:
+        method, dead, _ = channel.basic_get(f"{queue_name}.dead", auto_ack=False)
+        assert method is not None
+        assert "x-death" in dead.headers, "the broker wrote no death history; nothing would be tested"
+        channel.basic_nack(method.delivery_tag, requeue=True)
+    assert dlq_main(["list", "--amqp-url", amqp_url, "--queue", queue_name]) == 0
+    (line,) = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    assert line["reason"] == f"dead-lettered by the broker: delivery_limit from {queue_name}"
+
+    for replay in (1, 2):
+        assert dlq_main(["replay", "--amqp-url", amqp_url, "--queue", queue_name]) == 0
+        with blocking_channel(amqp_url) as channel:
+            method, moved, body = channel.basic_get(queue_name, auto_ack=True)
+        assert method is not None
+        assert json.loads(body) == report
+        # The first delivery after a replay: 4.x sends no count, 3.10 sends 0; never the count from before.
+        assert moved.headers.get("x-delivery-count", 0) == 0
+        assert [name for name in moved.headers if broker_set(name) and name != "x-delivery-count"] == []
+        assert moved.headers[REPLAYS_HEADER] == replay
+        assert moved.headers[RECEIVED_AT_HEADER] == report["receivedAt"]
+        if replay == 1:  # dead-lettered again by the broker, then replayed a second time
+            publish(amqp_url, queue_name, [(body, moved)])
+            returned_until_dead(amqp_url, queue_name)
 
 
 def test_an_unreachable_broker_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:

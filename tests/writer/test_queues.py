@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pika
 import pytest
 
-from schema.topology import topology_for
+from schema.headers import REPLAYS_HEADER, broker_set
+from schema.topology import ERROR_HEADER, topology_for
 from tests.support.amqp import blocking_channel, delete_queues
-from tests.support.writer_load import properties, sample_report
+from tests.support.writer_load import properties, returned_until_dead, sample_report
 from writer.cli import queues_main
 from writer.queues import holding_spec
 
@@ -114,6 +115,25 @@ def test_migrate_recreates_both_queues_with_every_message_in_order(
     assert drain_ids(amqp_url, f"{old_queues}.dead") == dead
     assert not exists(amqp_url, holding_spec(old_queues).name)
     assert not exists(amqp_url, holding_spec(f"{old_queues}.dead").name)
+
+
+def test_migrate_drops_the_broker_history_and_keeps_the_reason_of_a_broker_dead_letter(
+    amqp_url: str, old_queues: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    [report_id] = publish(amqp_url, old_queues, 1, "returned")
+    returned_until_dead(amqp_url, old_queues)
+
+    assert queues_main(["migrate", "--amqp-url", amqp_url, "--queue", old_queues]) == 0
+    capsys.readouterr()
+
+    with blocking_channel(amqp_url) as channel:
+        method, moved, _ = channel.basic_get(f"{old_queues}.dead", auto_ack=True)
+    assert method is not None
+    assert moved.message_id == report_id
+    assert moved.headers.get("x-delivery-count", 0) == 0
+    assert [name for name in moved.headers if broker_set(name) and name != "x-delivery-count"] == []
+    assert moved.headers[REPLAYS_HEADER] == 1
+    assert moved.headers[ERROR_HEADER] == f"dead-lettered by the broker: delivery_limit from {old_queues}"
 
 
 def test_migrate_refuses_a_queue_that_a_writer_still_consumes(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import shlex
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.support.broker_admin import can_administer, close_connections, connections_named, rabbitmqctl_command
 from tests.support.services import missing_service, wait_until
 from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
 from tests.writer.conftest import RunningWriter
@@ -20,18 +20,11 @@ pytestmark = pytest.mark.integration
 
 def close_connection_named(name: str) -> None:
     """Close only the connection whose client calls itself ``name`` (other clients on the broker stay)."""
-    if shutil.which("rabbitmqctl") is None:
-        missing_service("rabbitmqctl is not installed")
-    listing = subprocess.run(
-        ["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet", "--no-table-headers"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    pids = [line.split("\t", 1)[0] for line in listing.stdout.splitlines() if f'"{name}"' in line]
+    if not can_administer():
+        missing_service(f"{shlex.join(rabbitmqctl_command())} is not installed (SPARTAKUS_TEST_RABBITMQCTL)")
+    pids = [connection.pid for connection in connections_named(name)]
     assert len(pids) == 1, f"expected one connection named {name}, found {len(pids)}"
-    subprocess.run(["rabbitmqctl", "close_connection", pids[0], "test"], capture_output=True, timeout=60, check=True)
+    close_connections(lambda connection: connection.pid == pids[0], "test")
 
 
 def test_a_closed_connection_is_reopened_and_every_report_written(
