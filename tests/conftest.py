@@ -8,7 +8,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import pytest
 from bqemulator.storage.engine import DuckDBEngine
@@ -21,6 +22,24 @@ from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_e
 # The compose suite runs against a stack that ``make compose-test`` (tests/compose/run.py) brings up; it names that
 # stack in SPARTAKUS_COMPOSE_PROJECT. Without one, ``pytest`` leaves the suite out instead of failing it.
 collect_ignore_glob = [] if os.environ.get("SPARTAKUS_COMPOSE_PROJECT") else ["compose/test_*.py"]
+
+
+TESTS: Final = Path(__file__).parent
+XDIST_GROUPS: Final = {
+    # One worker runs these, so that the session's three-node cluster is started once, not once per worker.
+    "cluster": "rabbit-cluster",
+    # The tests that keep a core busy for tens of seconds (large reports, memory limits, benchmarks) are spread
+    # over two groups: at most two of them run at once on a 2-core machine, so none is starved into its timeouts.
+    "writer/test_memory_limit.py": "heavy-1",
+    "e2e/test_large_reports.py": "heavy-1",
+    "dashboard/test_bench_smoke.py": "heavy-1",
+    "ingest/test_memory.py": "heavy-2",
+    "writer/test_bench_smoke.py": "heavy-2",
+    "ingest/test_message_size.py": "heavy-2",
+    "dashboard/test_concurrency.py": "heavy-2",
+    "ingest/test_bench_smoke.py": "heavy-2",
+}
+"""Test files or folders (under tests/) and the pytest-xdist group that runs them one at a time, on one worker."""
 
 
 def _no_spatial(_engine: DuckDBEngine) -> None:
@@ -37,6 +56,16 @@ def pytest_configure() -> None:
     # bqemulator installs DuckDB's spatial extension at start, which needs the
     # network; the in-process emulator starts without it.
     DuckDBEngine._load_spatial = _no_spatial  # type: ignore[method-assign,assignment]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of ``XDIST_GROUPS`` with their group (used by ``make test``'s ``--dist loadgroup``)."""
+    groups = {TESTS / path: group for path, group in XDIST_GROUPS.items()}
+    for item in items:
+        group = next((group for path, group in groups.items() if item.path.is_relative_to(path)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
