@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from bqemulator.storage.engine import DuckDBEngine
 from hypothesis import settings
 from testcontainers.community.rabbitmq import RabbitMqContainer
@@ -66,6 +67,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         group = next((group for path, group in groups.items() if item.path.is_relative_to(path)), None)
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
+            _suffix_group(item, group)
+
+
+def _suffix_group(item: pytest.Item, group: str) -> None:
+    """Give a grouped test the ``@group`` suffix by which ``--dist loadgroup`` schedules it, on an xdist worker.
+
+    pytest-xdist 3.8 adds it by setting ``item._nodeid``, which pytest 9.2 no longer reads (``nodeid`` comes
+    from ``item._id``): without this, every group would be spread over the workers, one cluster per worker.
+    """
+    if not getattr(item.config.option, "loadgroup", False) or "@" in item.nodeid:
+        return
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session")
