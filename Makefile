@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-rabbitmq4 lint typecheck contracts unit bench compose-test clean
+.PHONY: install run test test-rabbitmq4 suite lint typecheck contracts unit bench compose-test clean
 
 $(STAMP): pyproject.toml
 	@echo "==> creating $(VENV) and installing spartakus with its test tools (first run takes a minute or two)"
@@ -20,9 +20,16 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m spartakus.run $(ARGS)
 
-## test: every gate and every test (the command CI runs)
-test: $(STAMP) lint typecheck contracts
-	$(BIN)/pytest
+# Workers for the test suite: its tests mostly wait (on RabbitMQ, processes, sockets), so more workers than cores pay.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
+## test: every gate and every test (the command CI runs); the gates run beside the suite, each one's output in one piece
+test: $(STAMP)
+	@$(MAKE) --no-print-directory -j 4 --output-sync=target lint typecheck contracts suite
+
+suite: $(STAMP)
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -36,7 +43,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 unit: $(STAMP)
-	$(BIN)/pytest -m 'not integration and not e2e'
+	$(BIN)/pytest $(PYTEST_PARALLEL) -m 'not integration and not e2e'
 
 ## compose-test: the compose stack for real (CI runs it after `make test`): a Docker engine and Compose v2 (installed
 ## and started when missing), `docker compose build`, `up --wait`, the end-to-end suite in tests/compose, `down -v`.

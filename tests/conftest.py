@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import pytest
+from _pytest.nodeid import coerce_node_id
 from hypothesis import settings
 from testcontainers.community.rabbitmq import RabbitMqContainer
 
@@ -23,6 +25,24 @@ from tests.support.services import DEFAULT_TEST_AMQP_URL, amqp_answers, docker_e
 collect_ignore_glob = [] if os.environ.get("SPARTAKUS_COMPOSE_PROJECT") else ["compose/test_*.py"]
 
 
+TESTS: Final = Path(__file__).parent
+XDIST_GROUPS: Final = {
+    # One worker runs these, so that the session's three-node cluster is started once, not once per worker.
+    "cluster": "rabbit-cluster",
+    # The tests that keep a core busy for tens of seconds (large reports, memory limits, benchmarks) are spread
+    # over two groups: at most two of them run at once on a 2-core machine, so none is starved into its timeouts.
+    "writer/test_memory_limit.py": "heavy-1",
+    "e2e/test_large_reports.py": "heavy-1",
+    "dashboard/test_bench_smoke.py": "heavy-1",
+    "ingest/test_memory.py": "heavy-2",
+    "writer/test_bench_smoke.py": "heavy-2",
+    "ingest/test_message_size.py": "heavy-2",
+    "dashboard/test_concurrency.py": "heavy-2",
+    "ingest/test_bench_smoke.py": "heavy-2",
+}
+"""Test files or folders (under tests/) and the pytest-xdist group that runs them one at a time, on one worker."""
+
+
 # Examples are timed on shared 2-core machines where a neighbour can stall any one of them;
 # a per-example deadline would turn that into a failure that says nothing about the code.
 settings.register_profile("spartakus", deadline=None)
@@ -33,6 +53,28 @@ def pytest_configure() -> None:
     # bqemulator installs DuckDB's spatial extension at start, which needs the network: the in-process emulator
     # starts without it, and with its Storage Write API able to append rows with RECORD columns.
     patch_emulator()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of ``XDIST_GROUPS`` with their group (used by ``make test``'s ``--dist loadgroup``)."""
+    groups = {TESTS / path: group for path, group in XDIST_GROUPS.items()}
+    for item in items:
+        group = next((group for path, group in groups.items() if item.path.is_relative_to(path)), None)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            _suffix_group(item, group)
+
+
+def _suffix_group(item: pytest.Item, group: str) -> None:
+    """Give a grouped test the ``@group`` suffix by which ``--dist loadgroup`` schedules it, on an xdist worker.
+
+    pytest-xdist 3.8 adds it by setting ``item._nodeid``, which pytest 9.2 no longer reads (``nodeid`` comes
+    from ``item._id``): without this, every group would be spread over the workers, one cluster per worker.
+    """
+    if not getattr(item.config.option, "loadgroup", False) or "@" in item.nodeid:
+        return
+    item._id = coerce_node_id(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,9 @@
 """The three-node RabbitMQ cluster: started once per session, when the first test asks for it, and stopped at the end.
 
+Under pytest-xdist (``make test``) every test here is in one group, run by one
+worker (see ``XDIST_GROUPS`` in tests/conftest.py), so that the cluster is
+started once.
+
 Each test declares queues of its own on it and deletes them afterwards; a
 test that kills a node starts it again before it ends, so the next test finds
 all three nodes running.

@@ -65,12 +65,22 @@ _handed_out: set[int] = set()
 
 @functools.cache
 def _candidate_ports() -> range:
-    """Ports just below the kernel's ephemeral range: no outgoing connection is ever given one of them."""
+    """Ports just below the kernel's ephemeral range: no outgoing connection is ever given one of them.
+
+    Under pytest-xdist each worker takes a slice of its own: a port one worker
+    has checked but not yet bound can never be handed out by another.
+    """
     try:
         low = int(_EPHEMERAL_RANGE.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         low = 32768
-    return range(max(1024, low - _PORT_SPAN), low)
+    ports = range(max(1024, low - _PORT_SPAN), low)
+    worker, workers = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and workers.isdigit() and int(workers) > 0):
+        return ports
+    share = len(ports) // int(workers)
+    start = ports.start + int(worker[2:]) % int(workers) * share
+    return range(start, start + share)
 
 
 def _bindable(port: int) -> bool:

@@ -2,8 +2,13 @@
 
 It keeps the broker's rules that the loop relies on: delivery tags count from
 1 on every connection, at most ``prefetch`` deliveries are unsettled, and a
-lost or closed connection returns its unsettled deliveries to the queue. It
-records every settlement, so that a test can tell which session acked what.
+lost or closed connection returns its unsettled deliveries to the queue, and
+an ack or nack with ``multiple`` settles every held tag up to its own. Settling
+goes through the real session's ``AckTracker``, so the twin is sent what RabbitMQ
+would be sent, and refuses what the real session refuses. It records every
+settlement, so that a test can tell which session acked what.
+tests/writer/test_session_contract.py runs one suite over the twin and the real
+session; whatever the twin does differently fails there.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from writer.batch import AckTracker
 from writer.consumer import Delivery
 from writer.errors import BrokerError
 
@@ -64,6 +70,7 @@ class TwinSession:
         self._on_delivery = on_delivery
         self._tags = itertools.count(1)
         self._held: dict[int, Message] = {}
+        self._tracker = AckTracker()
         self._woken = threading.Event()
         self._consuming = False
         self.opened = self.lost = False
@@ -96,6 +103,7 @@ class TwinSession:
                 message = self._broker.ready.popleft()
                 tag = next(self._tags)
                 self._held[tag] = message
+                self._tracker.delivered(tag)
                 delivered.append(Delivery(tag, message.body, message.message_id, {}, None))
         for delivery in delivered:
             self._on_delivery(delivery)
@@ -103,25 +111,35 @@ class TwinSession:
             self._woken.clear()
 
     def settle(self, *, ack: Iterable[int] = (), requeue: Iterable[int] = ()) -> None:
-        """Ack or return deliveries of this session; an unknown tag is a channel error, as on RabbitMQ."""
+        """Ack or return deliveries of this session, as the real session plans them (``multiple`` included).
+
+        Raises:
+            ValueError: a tag that is not awaiting settlement, refused before anything is settled.
+        """
         self._alive()
         self.settle_calls += 1
-        with self._broker.lock:
-            for tag in ack:
-                self.acked.append(self._take(tag))
-            self._broker.ready.extendleft(reversed([self._take(tag) for tag in requeue]))
+        for tag, multiple in self._tracker.plan(ack):  # planned and sent in this order, as the real session does
+            with self._broker.lock:
+                self.acked.extend(self._take(tag, multiple=multiple))
+        for tag, multiple in self._tracker.plan(requeue):
+            with self._broker.lock:
+                self._broker.ready.extendleft(reversed(self._take(tag, multiple=multiple)))
 
-    def _take(self, tag: int) -> Message:
+    def _take(self, tag: int, *, multiple: bool) -> list[Message]:
+        """The held deliveries that RabbitMQ settles for ``tag``: all up to it with ``multiple``, in order."""
         if tag not in self._held:
-            self.lost = True
+            self.lost = True  # RabbitMQ closes the channel on an unknown delivery tag
             raise BrokerError(f"RabbitMQ: settle failed: unknown delivery tag {tag}")
-        return self._held.pop(tag)
+        tags = sorted(held for held in self._held if held <= tag) if multiple else [tag]
+        return [self._held.pop(held) for held in tags]
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move the delivery to ``.dead`` with ``reason``."""
         self._alive()
+        acks = self._tracker.plan([delivery.tag])
         with self._broker.lock:
-            self._broker.dead.append((self._take(delivery.tag), reason))
+            for tag, multiple in acks:
+                self._broker.dead.extend((message, reason) for message in self._take(tag, multiple=multiple))
 
     def ready_messages(self) -> int:
         """Messages waiting in the queue."""
