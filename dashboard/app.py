@@ -155,4 +155,3 @@ def _route_label(path: str, status: int) -> str:
     if status == 404:
         return "other"
     return "/assets" if path.startswith("/assets/") else path if path in ROUTES else "other"
-

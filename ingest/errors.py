@@ -41,4 +41,3 @@ def clip(text: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
     return f"{text[:MAX_TEXT]}... ({len(text)} characters)"
-

@@ -184,7 +184,8 @@ class _Stamped:
         self._hash.update(last)
         self.report_id = REPORT_ID_PREFIX + self._hash.hexdigest()
         # The id is hex and the stamp an ISO time the gateway made: neither needs escaping.
-        added = f',"reportID":"{self.report_id}","receivedAt":"{self._received_at}","verified":{_JSON_BOOL[self._verified]}}}'
+        verified = _JSON_BOOL[self._verified]
+        added = f',"reportID":"{self.report_id}","receivedAt":"{self._received_at}","verified":{verified}}}'
         return last[:-1] + added.encode()
 
 
