@@ -129,9 +129,28 @@ class JsonLineFormatter(logging.Formatter):
         return f'{{"time": "{time_text}", {prefix}{", " + rest[1:] if len(rest) > 2 else "}"}'
 
 
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]  # the stream's type is TextIO
+    """A stream handler that leaves a line-buffered stream (stderr, since Python 3.9) to flush itself.
+
+    ``StreamHandler`` flushes after every line, under its lock: on stderr
+    that second call finds nothing to do, once for every request logged.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(self.stream, "line_buffering", False):
+            super().emit(record)
+            return
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except RecursionError:
+            raise
+        except Exception:  # noqa: BLE001  # what logging.StreamHandler.emit does: logging never raises
+            self.handleError(record)
+
+
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:
     """Send every log record to ``stream`` (stderr by default) as JSON lines."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = _LineHandler(stream or sys.stderr)
     handler.setFormatter(JsonLineFormatter())
     # The logging HOWTO's "Optimization" switches: this information is not in
     # our lines, and collecting it costs more than the line itself.

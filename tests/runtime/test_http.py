@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, MutableMapping
 from datetime import timedelta
@@ -122,3 +123,19 @@ def test_both_apps_answer_an_unknown_path_and_a_wrong_method_alike(log_stream: i
     access = [line for line in lines(log_stream) if line["logger"].endswith(".access")]
     assert [line["logger"] for line in access] == ["ingest.access", "dashboard.access"] * 2
     assert all(set(ACCESS_FIELDS) <= set(line) and "client" not in line for line in access)
+
+
+def test_a_line_reaches_a_line_buffered_stream_at_once() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    read_end, write_end = os.pipe()
+    try:
+        with os.fdopen(write_end, "w", buffering=1) as stream:  # line-buffered, as stderr is
+            configure_logging("INFO", stream)
+            AccessLog("piped").write("GET", "/", 200, time.perf_counter(), None)
+            written = os.read(read_end, 65536)  # without a flush: the line is in the pipe already
+    finally:
+        os.close(read_end)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    assert json.loads(written)["logger"] == "piped.access"
