@@ -79,15 +79,16 @@ class _Clock:
     """UTC timestamps to the millisecond; the date and time of day are formatted once a second."""
 
     def __init__(self) -> None:
-        self._second = -1
-        self._text = ""
+        self._cached = (-1, "")
 
     def text(self, created: float) -> str:
         second = int(created)
-        if second != self._second:
-            # One assignment of both: a thread that reads them in between sees an older pair, never a torn one.
-            self._text, self._second = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S"), second
-        return f"{self._text}.{int((created - second) * 1000):03d}+00:00"
+        cached_second, cached = self._cached
+        if second != cached_second:
+            # One tuple, replaced whole: a thread reading it sees an old pair or a new one, never half of each.
+            cached = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            self._cached = (second, cached)
+        return f"{cached}.{int((created - second) * 1000):03d}+00:00"
 
 
 class JsonLineFormatter(logging.Formatter):

@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator, MutableMapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from ingest.app import IngestApp
 from ingest.body import BodyLimits
 from ingest.metrics import IngestMetrics
 from runtime.http import ACCESS_FIELDS, PATH_MAX, AccessLog, error_body
-from runtime.logs import configure_logging
+from runtime.logs import JsonLineFormatter, configure_logging
 from tests.dashboard.test_refresh import TwinStore
 from tests.ingest.twin import MemoryPublisher
 
@@ -139,3 +139,11 @@ def test_a_line_reaches_a_line_buffered_stream_at_once() -> None:
         root.handlers[:] = handlers
         root.setLevel(level)
     assert json.loads(written)["logger"] == "piped.access"
+
+
+@pytest.mark.parametrize("created", [0.0, 1_765_000_000.0, 1_765_000_000.0015, 1_765_000_059.9994, 1_765_000_060.5])
+def test_the_time_of_a_line_is_the_iso_time_to_the_millisecond(created: float) -> None:
+    formatter = JsonLineFormatter()
+    formatter.format(logging.makeLogRecord({"created": created - 1}))  # a cached second before this one
+    line = json.loads(formatter.format(logging.makeLogRecord({"created": created, "msg": "x"})))
+    assert line["time"] == datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
