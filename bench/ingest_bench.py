@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -282,11 +283,19 @@ async def _fixed_rate(port: int, body: bytes, rate: int, seconds: float) -> Load
 
 @contextmanager
 def gateway_process(
-    url: str, queue: str, workers: int, workdir: Path, *, file_limit: int | None = None
+    url: str,
+    queue: str,
+    workers: int,
+    workdir: Path,
+    *,
+    file_limit: int | None = None,
+    source: Path | None = None,
 ) -> Iterator[tuple[int, psutil.Process]]:
     """``python -m ingest`` on a free port, ready; SIGTERM and wait afterwards.
 
     ``file_limit`` sets its limit of open files (soft and hard), as a container's would.
+    ``source`` runs the gateway from another checkout of the repository (its packages
+    first on the path), with this interpreter's dependencies: an A/B in one run.
     """
     port = free_port()
     command = [sys.executable, "-m", "ingest", "--host", "127.0.0.1", "--port", str(port), "--queue", queue]
@@ -295,8 +304,9 @@ def gateway_process(
     command += ["--min-report-interval=0", "--new-clusters-per-source=0"]
     if file_limit is not None:
         command = with_file_limit(command, file_limit)
+    env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
     with (workdir / f"gateway-{workers}.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, cwd=source, env=env)
     try:
         wait_until(lambda: _ready(port), timeout=30, what="the gateway")
         yield port, psutil.Process(process.pid)

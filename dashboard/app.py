@@ -28,6 +28,7 @@ from dashboard.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dashboard.metrics import DashboardMetrics
 from dashboard.page import ASSETS, asset, served_page
 from dashboard.store import Store, StoreError
+from runtime.http import AccessLog, detail, error_body, not_allowed_body, not_found_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,7 +46,10 @@ SECURITY_HEADERS: Final = [
     (b"x-content-type-options", b"nosniff"),
 ]
 
-log = logging.getLogger("dashboard.access")
+ALLOWED: Final = "GET, HEAD"
+
+log = logging.getLogger(__name__)
+access_log = AccessLog("dashboard")
 
 
 class DashboardApp:
@@ -81,27 +85,22 @@ class DashboardApp:
             return
         if scope["type"] != "http":
             return
-        started = time.monotonic()
-        status, content_type, body = await self._route(scope["method"], scope["path"])
+        started = time.perf_counter()
+        method, path = scope["method"], scope["path"]
+        status, content_type, body = await self._route(method, path)
         headers = [(b"content-type", content_type.encode()), (b"cache-control", b"no-cache"), *SECURITY_HEADERS]
         if status == 503:
             headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+        elif status == 405:
+            headers.append((b"allow", ALLOWED.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
-        self.metrics.requests.labels(route=_route_label(scope["path"], status), status=str(status)).inc()
-        log.info(
-            "request",
-            extra={
-                "method": scope["method"],
-                "path": scope["path"],
-                "status": status,
-                "duration_s": round(time.monotonic() - started, 4),
-            },
-        )
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        self.metrics.requests.labels(route=_route_label(path, status), status=str(status)).inc()
+        access_log.write(method, path, status, started, None)
 
     async def _route(self, method: str, path: str) -> tuple[int, str, bytes]:
         if method not in {"GET", "HEAD"}:
-            return _error(405, f"{method} is not allowed: the dashboard only reads")
+            return 405, JSON, not_allowed_body(ALLOWED)
         if path == "/api/adoption":
             return await self._adoption()
         return self._fixed(path)
@@ -116,7 +115,7 @@ class DashboardApp:
         name = path.removeprefix("/assets/")
         if path.startswith("/assets/") and name in ASSETS:
             return 200, ASSETS[name], asset(name)
-        return _error(404, f"no such page: {path}")
+        return 404, JSON, not_found_body(path)
 
     async def _adoption(self) -> tuple[int, str, bytes]:
         async with self._reading:
@@ -139,7 +138,7 @@ class DashboardApp:
                     # Tried again at the next refresh; meanwhile the last good answer stands.
                     self._last = (time.monotonic(), self._last[1])
                     return 200, JSON, self._last[1]
-                return _error(503, str(e))
+                return 503, JSON, error_body("store unavailable", [detail(str(e))])
             finally:
                 self.metrics.bytes_billed.inc(max(0, self._store.bytes_billed - billed))
             self.metrics.query_seconds.observe(time.monotonic() - started)
@@ -156,7 +155,3 @@ def _route_label(path: str, status: int) -> str:
     if status == 404:
         return "other"
     return "/assets" if path.startswith("/assets/") else path if path in ROUTES else "other"
-
-
-def _error(status: int, message: str) -> tuple[int, str, bytes]:
-    return status, JSON, json.dumps({"error": message}).encode()

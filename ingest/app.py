@@ -4,15 +4,15 @@ A framework would add a routing and request-object layer to every report;
 six fixed routes do not need one, and the gateway's budget per report is a
 fraction of the broker's own cost (see ``bench/ingest_bench.py``).
 
-Each request is logged as one JSON line, without the client address: the
-collector stores none.
+Error bodies and the access-log line of each request follow ``runtime.http``,
+as the dashboard's do; the line never holds the client address: the collector
+stores none.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from typing import Any, Final
 
 from ingest.body import BodyLimits, ClientDisconnectedError, check_media_type, content_length, is_gzip, read_body
 from ingest.budget import SMALL_REQUEST, Lease, MemoryBudget, OverBudgetError
-from ingest.errors import RequestError, detail
+from ingest.errors import RequestError
 from ingest.limits import FloodLimits, Refusal
 from ingest.memory import HeapTrimmer
 from ingest.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -32,6 +32,7 @@ from ingest.openapi import openapi_bytes
 from ingest.ports import Publisher, PublishError
 from ingest.sources import SourceResolver
 from ingest.validation import Accepted, accept_report
+from runtime.http import AccessLog, detail, error_body, not_allowed_body, not_found_body
 from schema.report import SCHEMA_VERSION
 from schema.signature import HEADER
 
@@ -56,10 +57,11 @@ JSON: Final = b"application/json"
 CLIENT_CLOSED: Final = 499
 """Logged (never sent) when the client hung up before its body was complete, as nginx does."""
 
-log = logging.getLogger("ingest.access")
+access_log = AccessLog("ingest")
 
 _NO_CONTENT: Final[Message] = {"type": "http.response.start", "status": 204, "headers": []}
 _EMPTY_BODY: Final[Message] = {"type": "http.response.body", "body": b""}
+_ENCODE: Final = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass(slots=True)
@@ -75,7 +77,12 @@ class Outcome:
 
 def json_outcome(status: int, document: object, **fields: object) -> Outcome:
     """An answer with a JSON body."""
-    return Outcome(status, json.dumps(document, separators=(",", ":")).encode(), fields=fields)
+    return Outcome(status, _ENCODE(document).encode(), fields=fields)
+
+
+def error_outcome(status: int, summary: str, details: list[dict[str, object]], /, **fields: object) -> Outcome:
+    """An answer with the error body of ``runtime.http``; ``fields`` go to its log line."""
+    return Outcome(status, error_body(summary, details), fields=fields)
 
 
 def gateway_version() -> str:
@@ -170,21 +177,10 @@ class IngestApp:
         elif (route := self._gets.get(path)) is not None:
             outcome = route() if method in {"GET", "HEAD"} else _not_allowed("GET, HEAD")
         else:
-            outcome = json_outcome(404, {"error": "not found", "details": [detail(f"no route {path[:100]!r}")]})
+            outcome = Outcome(404, not_found_body(path))
         if outcome.status != CLIENT_CLOSED:
             await _send(send, outcome)
-        if log.isEnabledFor(logging.INFO):
-            duration_ms = round((time.perf_counter() - started) * 1000, 3)
-            # A record built here and handed to handle() is log.info without the search for the
-            # caller's source line and the path splitting, which cost more than formatting the
-            # line itself; the logger name says where it is from. Its fields are fixed, so the
-            # check makeRecord does on ``extra`` keys is not needed either.
-            record = logging.getLogRecordFactory()(log.name, logging.INFO, "", 0, "request", None, None)
-            fields = record.__dict__
-            fields["method"], fields["path"], fields["status"] = method, path[:100], outcome.status
-            fields["duration_ms"] = duration_ms
-            fields.update(outcome.fields)
-            log.handle(record)
+        access_log.write(method, path, outcome.status, started, outcome.fields)
 
     async def _submit(self, scope: Scope, receive: Receive) -> Outcome:
         heads = _RequestHeads.of(scope)
@@ -217,7 +213,7 @@ class IngestApp:
             return self._over_budget(e, lease)
         except PublishError as e:
             # The client learns that it should retry; which queue, alarm or broker limit it was is for the log.
-            outcome = json_outcome(503, {"error": e.reason, "details": self._not_stored}, error=e.reason, reason=str(e))
+            outcome = error_outcome(503, e.reason, self._not_stored, error=e.reason, reason=str(e))
             outcome.headers.append((b"retry-after", self._retry_after))
             return outcome
         except ClientDisconnectedError:
@@ -243,20 +239,26 @@ class IngestApp:
 
     def _too_many(self, refusal: Refusal, accepted: Accepted) -> Outcome:
         self._metrics.count_rate_limited(refusal.reason)
-        problem = {
-            "error": "too many reports",
-            "details": [detail(f"{refusal.message}; retry in {refusal.retry_after} seconds")],
-        }
-        outcome = json_outcome(
-            429, problem, error="rate limited", reason=refusal.reason, cluster_id=accepted.cluster_id[:64]
+        outcome = error_outcome(
+            429,
+            "too many reports",
+            [detail(f"{refusal.message}; retry in {refusal.retry_after} seconds")],
+            error="rate limited",
+            reason=refusal.reason,
+            cluster_id=accepted.cluster_id[:64],
         )
         outcome.headers.append((b"retry-after", str(refusal.retry_after).encode()))
         return outcome
 
     def _over_budget(self, error: OverBudgetError, lease: Lease) -> Outcome:
-        problem = {"error": "gateway busy", "details": [detail("too many large reports in flight; retry later")]}
-        outcome = json_outcome(
-            503, problem, error="memory budget", in_use=error.in_use, wanted=error.wanted, held=lease.held
+        outcome = error_outcome(
+            503,
+            "gateway busy",
+            [detail("too many large reports in flight; retry later")],
+            error="memory budget",
+            in_use=error.in_use,
+            wanted=error.wanted,
+            held=lease.held,
         )
         # The body may be unread: closing is the only way to stop its upload.
         outcome.headers += [(b"retry-after", self._retry_after), (b"connection", b"close")]
@@ -326,14 +328,14 @@ class _RequestHeads:
 
 
 def _client_error(error: RequestError) -> Outcome:
-    outcome = json_outcome(error.status, {"error": error.error, "details": error.details}, error=error.error)
+    outcome = error_outcome(error.status, error.error, error.details, error=error.error)
     if error.close:
         outcome.headers.append((b"connection", b"close"))
     return outcome
 
 
 def _not_allowed(allow: str) -> Outcome:
-    outcome = json_outcome(405, {"error": "method not allowed", "details": [detail(f"use {allow}")]})
+    outcome = Outcome(405, not_allowed_body(allow))
     outcome.headers.append((b"allow", allow.encode()))
     return outcome
 

@@ -1,12 +1,16 @@
 """The error a request ends with when the client sent something the gateway will not take.
 
 Each carries its HTTP status and the JSON body ``{"error": ..., "details": [...]}``
-that tells the sender what to fix.
+(the convention of ``runtime.http``) that tells the sender what to fix.
 """
 
 from __future__ import annotations
 
 from typing import Final
+
+from runtime.http import detail
+
+__all__ = ["MAX_TEXT", "RequestError", "clip", "detail"]
 
 MAX_TEXT: Final = 300
 """Longest client-derived text echoed back in an error detail; a hostile body must not come back whole."""
@@ -37,8 +41,3 @@ def clip(text: str) -> str:
     if len(text) <= MAX_TEXT:
         return text
     return f"{text[:MAX_TEXT]}... ({len(text)} characters)"
-
-
-def detail(message: str) -> dict[str, object]:
-    """One entry of an error body's ``details``."""
-    return {"message": message}

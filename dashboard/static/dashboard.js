@@ -89,6 +89,12 @@
     document.body.dataset.state = "ready";
   }
 
+  // The error body every Spartakus HTTP app answers with: {"error": ..., "details": [{"message": ...}]}.
+  function problem(body) {
+    const first = body && Array.isArray(body.details) && body.details[0];
+    return first && first.message ? body.error + ": " + first.message : body && body.error;
+  }
+
   function fail(message) {
     document.getElementById("status").textContent = message;
     document.body.dataset.state = "failed";
@@ -98,7 +104,7 @@
     draw(window.SPARTAKUS_ADOPTION);
   } else {
     fetch("api/adoption", { headers: { Accept: "application/json" } })
-      .then((response) => response.ok ? response.json() : response.json().then((body) => Promise.reject(new Error(body.error || response.statusText))))
+      .then((response) => response.ok ? response.json() : response.json().then((body) => Promise.reject(new Error(problem(body) || response.statusText))))
       .then(draw)
       .catch((error) => fail("Cannot load the figures: " + error.message));
   }

@@ -60,7 +60,9 @@ def test_a_store_that_cannot_be_read_answers_503_and_the_page_still_loads(tmp_pa
 
     assert api.status == 503
     assert api.headers["retry-after"] == "5"
-    assert "absent.duckdb" in api.json()["error"]
+    problem = api.json()
+    assert problem["error"] == "store unavailable"
+    assert "absent.duckdb" in problem["details"][0]["message"]
     assert page.status == 200
     assert not (tmp_path / "absent.duckdb").exists()
 
@@ -77,7 +79,9 @@ def test_unknown_paths_are_404_and_writes_are_405(fleet_db: Path, tmp_path: Path
     assert "spartakus_dashboard_query_seconds_count 1.0" in metrics
     assert missing.status == 404
     assert post.status == 405
-    assert "error" in post.json()
+    assert post.headers["allow"] == "GET, HEAD"
+    assert missing.json()["error"] == "not found"
+    assert post.json() == {"error": "method not allowed", "details": [{"message": "use GET, HEAD"}]}
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:

@@ -247,7 +247,7 @@ def test_every_request_is_one_log_line_without_the_client_address(gateway: Gatew
     assert access[-1]["path"] == "/version"
     for line in access:
         assert "127.0.0.1" not in json.dumps(line)
-        assert {"method", "path", "status", "duration_ms"} <= set(line)
+        assert {"method", "path", "status", "duration_s"} <= set(line)
 
 
 @pytest.mark.usefixtures("empty_queue")
