@@ -31,6 +31,8 @@ PACKAGE_SCRIPTS: Final = Path("/usr/lib/rabbitmq/bin")
 """Debian's scripts themselves: the ones on PATH switch to the rabbitmq user and drop the environment set here."""
 STOP_TIMEOUT: Final = 60.0
 """Seconds a node gets to flush its queues to disk after SIGTERM before it is killed."""
+EPMD_STOP_TIMEOUT: Final = 10.0
+"""Seconds spent making sure the node's own epmd is gone."""
 
 
 def package_script(name: str) -> str | None:
@@ -179,10 +181,24 @@ class PrivateNode:
         epmd = shutil.which("epmd")
         if self.layout.epmd_port is None or epmd is None:
             return
-        subprocess.run(  # noqa: S603  # Erlang's own tool, no shell
-            [epmd, "-port", str(self.layout.epmd_port), "-kill"],
+        # A VM killed while it boots may have forked its epmd a moment before, still binding its port: ask until
+        # no epmd has answered for a second.
+        quiet_since = time.monotonic()
+        deadline = quiet_since + EPMD_STOP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._epmd(epmd, "-kill"):
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= 1.0:
+                return
+            time.sleep(0.2)
+
+    def _epmd(self, epmd: str, *args: str) -> bool:
+        """Run the node's ``epmd`` with ``args``; whether an epmd answered on its port."""
+        result = subprocess.run(  # noqa: S603  # Erlang's own tool, no shell
+            [epmd, "-port", str(self.layout.epmd_port), *args],
             env=self.layout.environment(),
             capture_output=True,
             timeout=30,
             check=False,
         )
+        return result.returncode == 0

@@ -40,6 +40,8 @@ NODE_DIR: Final = "rabbitmq"
 NODE_NAME_FILE: Final = "node-name"
 BOOT_TIMEOUT: Final = 120.0
 """Seconds a node (or the compose service) may take to accept connections; a first boot on a busy machine is slow."""
+BOOT_STOP_TIMEOUT: Final = 15.0
+"""Seconds a node interrupted while booting gets to stop before it is killed."""
 
 
 class OwnBrokerError(Exception):
@@ -186,7 +188,10 @@ def start_private_node(
         with suppress(NodeError):  # why it did not start is the news, not how it was stopped
             broker.node.stop()
         raise OwnBrokerError(f"the private node {e}") from e
-    broker.stop()
+    # Interrupted while it boots: the node has served nothing yet, and a booting node may not act on SIGTERM before
+    # it has booted. Killing it then is safe: RabbitMQ keeps what it confirmed through a power cut, and more so this.
+    with suppress(NodeError):
+        broker.node.stop(timeout=BOOT_STOP_TIMEOUT)
     return None
 
 

@@ -24,6 +24,7 @@ from typing import Final
 
 import pytest
 
+from schema.report import derive_report_id, parse_report
 from tests.e2e.conftest import BigQueryStore
 from tests.support.amqp import message_count
 from tests.support.broker_admin import (
@@ -55,16 +56,14 @@ WRITERS: Final = ("writer-1", "writer-2")
 
 
 def chaos_reports(run: str, count: int = REPORTS) -> list[tuple[str, bytes]]:
-    """``count`` distinct reports (own cluster id and report id each), as ``(report id, body)``."""
+    """``count`` distinct reports (own cluster id each), as ``(the report id the gateway derives, body)``."""
     reports = []
     now = int(time.time())
-    for index in range(count):
-        report_id = f"chaos-{run}-{index:05d}"
+    for _ in range(count):
         body = {
             "version": "v2.0.0",
             "timestamp": str(now),
             "clusterID": str(uuid.uuid4()),
-            "reportID": report_id,
             "masterVersion": "v1.31.1",
             "nodes": [
                 {
@@ -78,7 +77,9 @@ def chaos_reports(run: str, count: int = REPORTS) -> list[tuple[str, bytes]]:
             ],
             "extensions": [{"name": "example.com/run", "value": run}],
         }
-        reports.append((report_id, json.dumps(body).encode()))
+        raw = json.dumps(body).encode()
+        # The gateway stores a report under the id of its content, as derive_report_id gives it.
+        reports.append((derive_report_id(parse_report(raw)), raw))
     return reports
 
 

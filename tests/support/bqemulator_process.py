@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from google.api_core.client_options import ClientOptions
+from google.api_core.exceptions import BadRequest
+from google.api_core.retry import Retry
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
@@ -29,6 +31,14 @@ PROJECT = "spartakus-test"
 # a test that reads an emulator should fail within its own time budget instead.
 CALL_RETRY = DEFAULT_RETRY.with_deadline(30)
 CALL_TIMEOUT = 30.0
+# The emulator runs a query and a Storage Write append on one DuckDB connection and refuses the second call
+# instead of waiting ("connection is busy"); real BigQuery has no such limit, so a test's read asks again.
+BUSY_RETRY = Retry(
+    predicate=lambda error: isinstance(error, BadRequest) and "connection is busy" in str(error),
+    initial=0.05,
+    maximum=1.0,
+    timeout=30.0,
+)
 
 
 def emulator_client(endpoint: str, project: str = PROJECT) -> bigquery.Client:
@@ -42,7 +52,7 @@ def emulator_client(endpoint: str, project: str = PROJECT) -> bigquery.Client:
 
 def query_rows(client: bigquery.Client, sql: str, job_config: bigquery.QueryJobConfig | None = None) -> list[Any]:
     """The rows of ``sql``, failing within about half a minute when the emulator does not answer."""
-    job = client.query(sql, job_config=job_config, retry=CALL_RETRY, job_retry=None, timeout=CALL_TIMEOUT)
+    job = client.query(sql, job_config=job_config, retry=CALL_RETRY, job_retry=BUSY_RETRY, timeout=CALL_TIMEOUT)
     return list(job.result(retry=CALL_RETRY, timeout=CALL_TIMEOUT))
 
 
