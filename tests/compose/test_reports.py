@@ -9,6 +9,7 @@ from typing import Final
 
 import pytest
 
+from schema.signature import ClusterKey
 from tests.compose.stack import VIEW, VOLUNTEER_ENV, VOLUNTEER_RUN, Stack
 from tests.deploy.reports import post_go_volunteer_report
 from tests.e2e.expected import by_key, expected_node, with_column_names, without_empty
@@ -57,8 +58,8 @@ def test_the_volunteer_service_reports_the_stand_in_cluster_with_its_derived_id_
     readable(extensions, 0o755)
     (extensions / "team.json").write_text(json.dumps(EXTENSIONS))
     readable(extensions / "team.json", 0o644)
-    # --cluster-id=auto: the id is derived from the kube-system namespace's UID, which the stand-in serves.
-    cluster_id = str(uuid.uuid5(uuid.NAMESPACE_URL, "spartakus:kube-system:" + KUBE_SYSTEM_UID))
+    # --cluster-id=auto: the id comes from the key derived from the kube-system namespace's UID (the stand-in's).
+    cluster_id = ClusterKey(KUBE_SYSTEM_UID).cluster_id
 
     healthy.compose(
         *VOLUNTEER_RUN,
@@ -73,6 +74,7 @@ def test_the_volunteer_service_reports_the_stand_in_cluster_with_its_derived_id_
     (row,) = healthy.rows(cluster_id)
     stored = without_empty(with_column_names(row))
     assert stored["masterVersion"] == DEFAULT_GIT_VERSION
+    assert stored["verified"] is True, "the volunteer signs its reports and the gateway checked the signature"
     assert by_key(stored["nodes"], "id") == by_key([expected_node(node) for node in sample_nodes()], "id")
     assert by_key(stored["extensions"], "name") == [
         {"name": "example.com/replicas", "value": "3"},
