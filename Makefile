@@ -58,7 +58,7 @@ compose-test: $(STAMP)
 ## rabbitmq-server in a cached debootstrapped folder (deploy/rabbitmq4.sh; root), as a node of its own. CI runs it.
 RABBITMQ4_NODE ?= $(or $(SPARTAKUS_TEST_NODE_PREFIX),spartakus-test)-rmq4
 test-rabbitmq4: $(STAMP)
-	deploy/rabbitmq4.sh run $(RABBITMQ4_NODE) $(BIN)/pytest $(PYTEST_PARALLEL) tests/ingest tests/writer tests/e2e tests/cluster
+	deploy/rabbitmq4.sh run $(RABBITMQ4_NODE) $(BIN)/pytest tests/ingest tests/writer tests/e2e tests/cluster
 
 bench: $(STAMP)
 	$(BIN)/python bench/schema_bench.py
