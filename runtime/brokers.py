@@ -14,10 +14,10 @@ each ask it for the order in which to try, and tell it which address worked.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
-from runtime.settings import split_amqp_urls
+from runtime.settings import redact_in, split_amqp_urls
 
 
 def describe_url(url: str) -> str:
@@ -25,6 +25,22 @@ def describe_url(url: str) -> str:
     parts = urlsplit(url)
     default = 5671 if parts.scheme == "amqps" else 5672
     return f"{parts.hostname}:{parts.port or default}"
+
+
+def check_urls(urls: str, parse: Callable[[str], object]) -> None:
+    """Refuse, at start-up, an AMQP URL that the client cannot use (a bad query option, say), in a list too.
+
+    ``parse`` is the client's own URL parser (``pika.URLParameters``): what the
+    client accepts is the client's to say, the loop and the message are this one's.
+
+    Raises:
+        ValueError: why, with the password masked.
+    """
+    for url in split_amqp_urls(urls):
+        try:
+            parse(url)
+        except (ValueError, TypeError, KeyError, SyntaxError) as e:
+            raise ValueError(redact_in(f"pika cannot use it: {e}", url)) from e
 
 
 class BrokerAddresses:

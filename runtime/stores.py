@@ -1,4 +1,65 @@
-"""What a ``--database`` URL names, read the same way by the writer and the dashboard."""
+"""What a ``--database`` URL names, read one way by the writer, its tools and the dashboard.
+
+- ``duckdb:///relative.duckdb`` or ``duckdb:////absolute.duckdb``: an embedded DuckDB file (as SQLAlchemy reads
+  such URLs);
+- ``bigquery://project.dataset.table``: a BigQuery table;
+- ``stdout``: JSON lines (the writer only).
+
+Settings classes validate the flag with ``parse_database``, so a bad URL is a
+flag error (exit 2) in every command that takes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Final, Literal
+from urllib.parse import urlsplit
+
+DEFAULT_DATABASE: Final = "duckdb:///spartakus.duckdb"
+
+StoreKind = Literal["duckdb", "bigquery", "stdout"]
+EVERY_KIND: Final[tuple[StoreKind, ...]] = ("bigquery", "duckdb", "stdout")
+
+_EXAMPLES: Final[dict[StoreKind, str]] = {
+    "bigquery": "bigquery://project.dataset.table",
+    "duckdb": "duckdb:///relative/file.duckdb, duckdb:////absolute/file.duckdb",
+    "stdout": "stdout",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreURL:
+    """A parsed ``--database``: its kind, and the DuckDB file or the BigQuery ``project.dataset.table``."""
+
+    kind: StoreKind
+    path: str = ""
+    table: str = ""
+
+
+def parse_database(database: str, kinds: Collection[StoreKind] = EVERY_KIND) -> StoreURL:
+    """The store ``database`` names, if it is one of ``kinds``.
+
+    Raises:
+        ValueError: the URL is malformed, or names a store of another kind; the message says what to use.
+    """
+    parts = urlsplit(database)
+    if database == "stdout" and "stdout" in kinds:
+        return StoreURL("stdout")
+    if parts.scheme == "duckdb" and "duckdb" in kinds:
+        if not (path := duckdb_path(database)):
+            raise ValueError(f"{database!r}: give a file, e.g. duckdb:////var/lib/spartakus/reports.duckdb")
+        return StoreURL("duckdb", path=path)
+    if parts.scheme == "bigquery" and "bigquery" in kinds:
+        if not (table := bigquery_table(parts.netloc, parts.path)):
+            raise ValueError(f"{database!r}: expected bigquery://project.dataset.table")
+        return StoreURL("bigquery", table=table)
+    examples = [_EXAMPLES[kind] for kind in EVERY_KIND if kind in kinds]
+    return _refuse(database, ", ".join(examples[:-1]) + " or " + examples[-1] if len(examples) > 1 else examples[0])
+
+
+def _refuse(database: str, what: str) -> StoreURL:
+    raise ValueError(f"{database!r}: use {what}")
 
 
 def duckdb_path(database: str) -> str:
