@@ -57,7 +57,7 @@ import psutil
 import uvloop
 from pika.adapters.asyncio_connection import AsyncioConnection
 
-from bench.ingest_floods import measure_limits, measure_signing, print_limits, print_signing
+from bench.ingest_floods import CLUSTERS, QUICK_CLUSTERS, measure_limits, measure_signing, print_limits, print_signing
 from bench.ingest_large import measure_large, print_large
 from ingest.publisher import CoalescingConnection
 from schema.topology import topology_for
@@ -371,14 +371,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", default="1,2", help="worker counts to measure, e.g. 1,2")
     parser.add_argument("--amqp-url", default=DEFAULT_AMQP_URL, help="the broker to measure against")
     parser.add_argument("--compare-clients", action="store_true", help="also measure plain pika and aio-pika")
-    parser.add_argument("--large-nodes", type=int, default=65_000, help="nodes of the large report (--quick: 10,000)")
+    parser.add_argument("--large-nodes", type=int, default=65_000, help="nodes of the large report (--quick: 5,000)")
     parser.add_argument("--attack-seconds", type=float, default=5.0, help="duration of each attack phase")
     parser.add_argument("--no-attacks", action="store_true", help="skip the attack phase")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is not installed (apt-get install -y wrk)")
         return 1
-    seconds, ceiling_seconds, rate_seconds = (2.0, 1.5, 1.5) if args.quick else (args.seconds, 4.0, 5.0)
+    seconds, ceiling_seconds, rate_seconds = (1.0, 1.0, 1.0) if args.quick else (args.seconds, 4.0, 5.0)
     worker_counts = [1] if args.quick else [int(n) for n in args.workers.split(",")]
     body = report_bytes()
     print(f"ingest benchmark: {len(body)}-byte report, quorum queue, persistent + confirmed publishes")
@@ -395,17 +395,17 @@ def main(argv: list[str] | None = None) -> int:
             for n in worker_counts
         ]
         ceilings.append(publisher_rate(url, "pika+coalesce", body, ceiling_seconds))
-        nodes = 10_000 if args.quick else args.large_nodes
+        nodes = 5_000 if args.quick else args.large_nodes
         large = measure_large(url, workdir, nodes=nodes, gateway_process=gateway_process)
         status = report(ceilings, results)
         large_ok = print_large(large)
         print_signing(measure_signing(body, count=500 if args.quick else 5000), len(body))
-        print_limits(measure_limits())
+        print_limits(measure_limits(QUICK_CLUSTERS if args.quick else CLUSTERS))
         if not args.no_attacks:
             # Imported here: the attack phase builds on this module's gateway and wrk helpers.
             from bench.ingest_attacks import measure_attacks, report_attacks  # noqa: PLC0415
 
-            attack_seconds = 1.5 if args.quick else args.attack_seconds
+            attack_seconds = 1.0 if args.quick else args.attack_seconds
             report_attacks(measure_attacks(url, body, seconds=attack_seconds, workdir=workdir))
     return 1 if not large_ok else status
 
