@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test test-rabbitmq4 suite lint typecheck contracts unit bench compose-test clean
 
+# uv (from PyPI, into the venv) installs the dependencies in a quarter of pip's time; the venv keeps its pip.
 $(STAMP): pyproject.toml
-	@echo "==> creating $(VENV) and installing spartakus with its test tools (first run takes a minute or two)"
+	@echo "==> creating $(VENV) and installing spartakus with its test tools (first run takes half a minute)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --progress-bar on -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check uv
+	UV_LINK_MODE=copy $(BIN)/uv pip install --python $(BIN)/python -e '.[test]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -35,9 +36,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# One run, strict, over the packages, the tests and the benchmarks (pyproject's [tool.mypy] packages).
 typecheck: $(STAMP)
 	$(BIN)/mypy
-	$(BIN)/mypy --check-untyped-defs tests bench
 
 contracts: $(STAMP)
 	$(BIN)/lint-imports
