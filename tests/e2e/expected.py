@@ -7,27 +7,15 @@ mistake in the components cannot hide behind the same mistake in the test.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from tests.support.original_wire import NODE_INFO_FIELDS, node_id
+
 ORIGINAL_PROVIDERS: Final = frozenset(
     {"aws", "azure", "cloudstack", "gce", "mesos", "openstack", "ovirt", "photon", "rackspace", "vsphere"}
 )
-NODE_INFO_FIELDS: Final = (
-    "operatingSystem",
-    "osImage",
-    "kernelVersion",
-    "architecture",
-    "containerRuntimeVersion",
-    "kubeletVersion",
-)
-
-
-def node_id(name: str, machine_id: str, system_uuid: str) -> str:
-    """The original's anonymised id: md5 hex of the three strings concatenated."""
-    return hashlib.md5((name + machine_id + system_uuid).encode(), usedforsecurity=False).hexdigest()
 
 
 def expected_node(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.original_wire import NODE_INFO_FIELDS
+
 _S = "STRING"
 _REQUIRED = "REQUIRED"
 _NULLABLE = "NULLABLE"
@@ -20,18 +22,7 @@ ORIGINAL_TABLE: list[dict[str, Any]] = [
         "mode": "REPEATED",
         "fields": [
             {"name": "id", "type": _S, "mode": _REQUIRED},
-            *(
-                {"name": n, "type": _S, "mode": _NULLABLE}
-                for n in (
-                    "operatingSystem",
-                    "osImage",
-                    "kernelVersion",
-                    "architecture",
-                    "containerRuntimeVersion",
-                    "kubeletVersion",
-                    "cloudProvider",
-                )
-            ),
+            *({"name": n, "type": _S, "mode": _NULLABLE} for n in (*NODE_INFO_FIELDS, "cloudProvider")),
             {
                 "name": "capacity",
                 "type": "RECORD",
