@@ -63,6 +63,7 @@ from ingest.publisher import CoalescingConnection
 from schema.topology import topology_for
 from tests.ingest.gateway import with_file_limit
 from tests.support.amqp import blocking_channel, delete_queues, message_count, unique_queue_name
+from tests.support.original_wire import GKE_NODE
 from tests.support.services import free_port, wait_until
 
 DEFAULT_AMQP_URL: Final = "amqp://guest:guest@127.0.0.1:5672/"
@@ -77,16 +78,7 @@ TARGET_RSS_MB: Final = 150.0
 def report_bytes() -> bytes:
     """A realistic 3-node report of about 1.6 KB, as a volunteer sends it."""
     capacity = [{"resource": "cpu", "value": "8"}, {"resource": "memory", "value": "32880184Ki"}]
-    node = {
-        "operatingSystem": "linux",
-        "osImage": "Container-Optimized OS from Google",
-        "kernelVersion": "6.1.100+",
-        "architecture": "amd64",
-        "containerRuntimeVersion": "containerd://1.7.22",
-        "kubeletVersion": "v1.31.1-gke.1678000",
-        "cloudProvider": "gce",
-        "capacity": [*capacity, {"resource": "pods", "value": "110"}],
-    }
+    node = {**GKE_NODE, "capacity": [*capacity, {"resource": "pods", "value": "110"}]}
     nodes = [{"id": uuid.uuid5(uuid.NAMESPACE_DNS, f"node-{i}").hex, **node} for i in range(3)]
     extensions = [{"name": f"example.com/key-{i}", "value": "some-value"} for i in range(4)]
     report = {
