@@ -23,7 +23,9 @@ run: $(STAMP)
 	$(BIN)/python -m spartakus.run $(ARGS)
 
 # Workers for the test suite: its tests mostly wait (on RabbitMQ, processes, sockets), so more workers than cores pay.
-TEST_WORKERS ?= 4
+# Three of them run the serial groups (tests/conftest.py's XDIST_GROUPS: the cluster and two of heavy tests); the
+# other three share the rest.
+TEST_WORKERS ?= 6
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
 ## test: every gate and every test (the command CI runs); the gates run beside the suite, each one's output in one piece
