@@ -9,8 +9,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from runtime.settings import GoDuration, LogLevel, settings_config
+from runtime.stores import DEFAULT_DATABASE, ReadableDatabase
 
-DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
 REFRESH_DEFAULTS = {"bigquery": 300.0, "duckdb": 10.0}
 """BigQuery bills every view; a DuckDB read makes the writer let go of its file for a moment."""
 MAX_BYTES_BILLED = 100_000_000_000
@@ -22,7 +22,7 @@ class DashboardSettings(BaseSettings):
 
     model_config = settings_config("spartakus dashboard")
 
-    database: str = Field(
+    database: ReadableDatabase = Field(
         default=DEFAULT_DATABASE,
         description="The store to read, as the writer takes it: duckdb:///relative.duckdb, "
         "duckdb:////absolute.duckdb or bigquery://project.dataset.table. [SPARTAKUS_DATABASE]",

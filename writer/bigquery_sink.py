@@ -1,4 +1,6 @@
-"""The BigQuery sink, through the official client: the only module of the writer that imports ``google``.
+"""The BigQuery sink through the official client: the writer's only importer of ``google.cloud.bigquery``.
+
+The client itself is made by ``runtime.bigquery_client``, as the dashboard's.
 
 Rows go in with ``insert_rows_json``, in requests that stay under BigQuery's
 10,485,760-byte limit as the client encodes them, ``row_ids`` set to the
@@ -25,18 +27,17 @@ from typing import Any, Final, TypeVar
 
 import requests.exceptions
 from google.api_core import exceptions as google_errors
-from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
-from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError, TransportError
 from google.cloud import bigquery
 
+from runtime.bigquery_client import ClientConfigError, bigquery_client
 from schema import figures
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.retention import apply_retention, expiration_ms
 from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
-from writer.sinks import WriteResult
+from writer.sink import WriteResult
 
 T = TypeVar("T")
 
@@ -148,16 +149,9 @@ def classify_insert_errors(errors: Iterable[Mapping[str, Any]]) -> InsertErrors:
 
 def _client(project: str, emulator_host: str | None) -> bigquery.Client:
     try:
-        if emulator_host:
-            endpoint = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
-            return bigquery.Client(
-                project=project,
-                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                client_options=ClientOptions(api_endpoint=endpoint),
-            )
-        return bigquery.Client(project=project)
-    except (GoogleAuthError, google_errors.GoogleAPIError) as e:
-        raise SinkConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
+        return bigquery_client(project, emulator_host)
+    except ClientConfigError as e:
+        raise SinkConfigError(str(e)) from e
 
 
 class BigQuerySink:

@@ -1,4 +1,13 @@
-"""``spartakus writer`` and ``spartakus dlq``: settings are built here, once, and passed down."""
+"""The writer's AMQP commands; settings are built here, once, and passed down.
+
+- ``spartakus writer`` (``main``): consume reports (``writer.service``) and write them to the sink ``--database``
+  names (``writer.sinks``);
+- ``spartakus dlq list|replay`` (``dlq_main``): the dead-lettered reports (``writer.dlq``);
+- ``spartakus queues check|migrate`` (``queues_main``): the queues' arguments (``writer.queues``).
+
+The writer's store commands have modules of their own: ``spartakus reports`` (``writer.reports``) and
+``spartakus forget`` (``writer.forget``).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,15 @@ from types import FrameType
 
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
+from runtime.stores import parse_database
 from writer import dlq, queues
 from writer.consumer import check_url
 from writer.errors import BrokerError, SinkConfigError, WriterError
 from writer.metrics import WriterMetrics
 from writer.service import Writer
 from writer.settings import DlqSettings, QueuesSettings, WriterSettings
-from writer.sinks import Sink, open_sink
+from writer.sink import Sink
+from writer.sinks import open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"
@@ -44,7 +55,7 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
         SinkConfigError: the store cannot be opened, or the metrics port cannot be served.
     """
     sink = open_sink(
-        settings.database,
+        parse_database(settings.database),  # checked by the settings already
         emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
         retention=settings.retention,
         duckdb_memory_limit=settings.duckdb_memory_limit,

@@ -34,8 +34,8 @@ from writer.metrics import WriterMetrics
 from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, RetryPolicy, call_with_retries
 from writer.rows import decode_report
 from writer.session import Session, SessionFactory
+from writer.sink import Sink
 from writer.sink_worker import DEFAULT_MAX_HOLD, Job, Settlement, SinkWorker
-from writer.sinks import Sink
 
 log = logging.getLogger(__name__)
 

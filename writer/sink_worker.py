@@ -28,7 +28,7 @@ from writer.metrics import WriterMetrics
 from writer.retry import RetryPolicy, call_with_retries
 from writer.rows import Row
 from writer.session import Session
-from writer.sinks import Sink
+from writer.sink import Sink
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from writer.errors import TransientSinkError
 from writer.retry import RetryPolicy
 from writer.rows import Row
 from writer.service import Writer
-from writer.sinks import Sink, WriteResult
+from writer.sink import Sink, WriteResult
 
 FAST_RETRIES = RetryPolicy(attempts=5, max_seconds=20, first_wait=0.05, max_wait=0.5)
 

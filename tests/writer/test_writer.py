@@ -20,7 +20,7 @@ from writer.batch import row_bytes
 from writer.duckdb_sink import DuckDbSink
 from writer.retry import RetryPolicy
 from writer.rows import decode_report
-from writer.sinks import Sink
+from writer.sink import Sink
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from writer.errors import PermanentSinkError, SinkConfigError
 from writer.retry import RetryPolicy
 from writer.rows import Row
 from writer.service import Writer
-from writer.sinks import WriteResult
+from writer.sink import WriteResult
 
 QUICK = RetryPolicy(attempts=2, max_seconds=5, first_wait=0.01, max_wait=0.02)
 
