@@ -12,7 +12,7 @@ from dashboard.adoption import adoption
 from dashboard.page import standalone_page
 from dashboard.settings import DashboardSettings
 from dashboard.store import Store, StoreConfigError, StoreError
-from dashboard.stores import open_store
+from dashboard.store_factory import open_store
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
 from runtime.stores import READABLE, parse_database

@@ -1,7 +1,7 @@
 """The store port: a table of reports the dashboard reads, and the errors reading it raises.
 
 The implementations (``dashboard.duckdb_store``, ``dashboard.bigquery_store``)
-import this module and nothing of each other's; ``dashboard.stores`` picks one
+import this module and nothing of each other's; ``dashboard.store_factory`` picks one
 from ``--database``. No store creates or alters anything.
 """
 

@@ -1,7 +1,7 @@
 """The writer's AMQP commands; settings are built here, once, and passed down.
 
 - ``spartakus writer`` (``main``): consume reports (``writer.service``) and write them to the sink ``--database``
-  names (``writer.sinks``);
+  names (``writer.sink_factory``);
 - ``spartakus dlq list|replay`` (``dlq_main``): the dead-lettered reports (``writer.dlq``);
 - ``spartakus queues check|migrate`` (``queues_main``): the queues' arguments (``writer.queues``).
 
@@ -29,7 +29,7 @@ from writer.metrics import WriterMetrics
 from writer.service import Writer
 from writer.settings import DlqSettings, QueuesSettings, WriterSettings
 from writer.sink import Sink
-from writer.sinks import open_sink
+from writer.sink_factory import open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"

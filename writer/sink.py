@@ -2,7 +2,7 @@
 
 The implementations (``writer.duckdb_sink``, ``writer.bigquery_sink``,
 ``writer.bigquery_write``, ``writer.stdout_sink``) import this module and
-nothing of each other's; ``writer.sinks`` picks one from ``--database``.
+nothing of each other's; ``writer.sink_factory`` picks one from ``--database``.
 """
 
 from __future__ import annotations

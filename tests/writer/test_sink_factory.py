@@ -17,7 +17,7 @@ from writer.bigquery_write import BigQueryWriteSink
 from writer.errors import SinkConfigError
 from writer.rows import decode_report
 from writer.settings import WriterSettings
-from writer.sinks import open_sink
+from writer.sink_factory import open_sink
 from writer.stdout_sink import StdoutSink
 
 
