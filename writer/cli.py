@@ -13,10 +13,10 @@ from types import FrameType
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
 from writer import dlq, queues
-from writer.consumer import check_url
+from writer.amqp.connection import check_url
 from writer.errors import BrokerError, SinkConfigError, WriterError
 from writer.metrics import WriterMetrics
-from writer.service import Writer
+from writer.service import QueueWriter
 from writer.settings import DlqSettings, QueuesSettings, WriterSettings
 from writer.sinks import Sink, open_sink
 
@@ -61,7 +61,7 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
     return sink, metrics
 
 
-def _run(writer: Writer, stop: threading.Event) -> int:
+def _run(writer: QueueWriter, stop: threading.Event) -> int:
     try:
         writer.run(stop)
     except BrokerError as e:
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     stop = threading.Event()
     _stop_on_signals(stop)
-    writer = Writer(
+    writer = QueueWriter(
         amqp_url=settings.amqp_url,
         queue_name=settings.queue,
         sink=sink,
