@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ingest.publisher import check_url
+from ingest.amqp.connection import check_url
 from ingest.server import serve
 from ingest.settings import IngestSettings
 from runtime.brokers import describe_url

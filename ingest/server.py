@@ -22,12 +22,12 @@ from typing import Final
 
 import uvicorn
 
+from ingest.amqp.publisher import AmqpPublisher
 from ingest.app import IngestApp
 from ingest.body import BodyLimits
 from ingest.budget import MemoryBudget
 from ingest.limits import FloodLimits
 from ingest.metrics import IngestMetrics
-from ingest.publisher import AmqpPublisher
 from ingest.settings import IngestSettings
 from ingest.sources import SourceResolver, parse_networks
 from runtime.connections import ConnectionGuard, ConnectionLimits, connection_budget, guarded_protocol

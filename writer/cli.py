@@ -23,10 +23,10 @@ from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
 from runtime.stores import parse_database
 from writer import dlq, queues
-from writer.consumer import check_url
+from writer.amqp.connection import check_url
 from writer.errors import BrokerError, SinkConfigError, WriterError
 from writer.metrics import WriterMetrics
-from writer.service import Writer
+from writer.service import QueueWriter
 from writer.settings import DlqSettings, QueuesSettings, WriterSettings
 from writer.sink import Sink
 from writer.sink_factory import open_sink
@@ -72,7 +72,7 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
     return sink, metrics
 
 
-def _run(writer: Writer, stop: threading.Event) -> int:
+def _run(writer: QueueWriter, stop: threading.Event) -> int:
     try:
         writer.run(stop)
     except BrokerError as e:
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     stop = threading.Event()
     _stop_on_signals(stop)
-    writer = Writer(
+    writer = QueueWriter(
         amqp_url=settings.amqp_url,
         queue_name=settings.queue,
         sink=sink,
