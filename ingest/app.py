@@ -196,7 +196,7 @@ class IngestApp:
                 declared=declared,
                 gzip=gzip,
                 limits=self._limits,
-                count=self._metrics.bytes_received.inc,
+                count=self._metrics.count_received,
                 hold=lease.grow_to,
             )
             accepted = await self._accept(document, lease, heads.signature)
@@ -266,12 +266,21 @@ class IngestApp:
 
     async def _accept(self, document: bytes | bytearray, lease: Lease, signature: bytes | None) -> Accepted:
         received_at = datetime.now(UTC)
+        containers = None
+        if len(document) <= ON_LOOP_MAX_BYTES:  # a larger one is not even counted on the loop
+            containers = document.count(b"{") + document.count(b"[")
+            if containers <= ON_LOOP_MAX_CONTAINERS:
+                return accept_report(
+                    document, received_at=received_at, reserve=lease.take, signature=signature, containers=containers
+                )
         accept = functools.partial(
-            accept_report, document, received_at=received_at, reserve=lease.take, signature=signature
+            accept_report,
+            document,
+            received_at=received_at,
+            reserve=lease.take,
+            signature=signature,
+            containers=containers,
         )
-        cheap = len(document) <= ON_LOOP_MAX_BYTES
-        if cheap and document.count(b"{") + document.count(b"[") <= ON_LOOP_MAX_CONTAINERS:
-            return accept()
         return await self._large_documents.run(accept)
 
     def _healthz(self) -> Outcome:
