@@ -56,6 +56,7 @@ from ingest.slices import Layout, ListMember, TooManyElementsError, split_member
 from schema.message import MAX_MESSAGE_BYTES, MessageTooLargeError, encode_body
 from schema.report import REPORT_ID_PREFIX, Extension, Node, Report, dump_report, parse_report, report_from_json_value
 from schema.signature import SignatureRefusedError, verify_report
+from schema.splice import array_items, close_with, fill_arrays
 
 MAX_DETAILS: Final = 20
 """Most schema violations listed in one 422; the count of the rest is given."""
@@ -87,7 +88,7 @@ FAST_MAX_CONTAINERS: Final = 128
 Reserve = Callable[[int], None]
 """Called with the bytes of memory validation is about to take; raises if the gateway cannot afford it."""
 
-_JSON_BOOL: Final = {True: "true", False: "false"}
+_JSON_BOOL: Final = {True: b"true", False: b"false"}
 _DIGITS_AS_9: Final = bytes(ord("9") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
 _LONG_NUMBER: Final = b"9" * 19
 """In a document whose digits were all made 9 (``_DIGITS_AS_9``): a run of digits that may exceed 64 bits."""
@@ -200,9 +201,12 @@ class _Stamped:
         self._hash.update(last)
         self.report_id = REPORT_ID_PREFIX + self._hash.hexdigest()
         # The id is hex and the stamp an ISO time the gateway made: neither needs escaping.
-        verified = _JSON_BOOL[self._verified]
-        added = f',"reportID":"{self.report_id}","receivedAt":"{self._received_at}","verified":{verified}}}'
-        return last[:-1] + added.encode()
+        stamps = [
+            ("reportID", b'"%s"' % self.report_id.encode()),
+            ("receivedAt", b'"%s"' % self._received_at.encode()),
+            ("verified", _JSON_BOOL[self._verified]),
+        ]
+        return close_with(last, stamps)
 
 
 def whole_cost(document: bytes | bytearray, containers: int | None = None) -> int:
@@ -248,21 +252,14 @@ _ADAPTERS: Final[dict[str, TypeAdapter[list[Node]] | TypeAdapter[list[Extension]
 
 def _sliced_pieces(document: bytes | bytearray, layout: Layout, head: bytes) -> Iterator[bytes]:
     """The normalised report: ``head`` (the rest, normalised) with each list's slices validated and put back."""
-    # The dump orders fields as the model does, whatever order the sender used.
-    places = sorted(
-        (head.index(b'"' + member.key.encode() + b'":[') + len(member.key) + 4, member) for member in layout.members
-    )
-    pos = 0
-    for at, member in places:
-        yield head[pos:at]
-        yield from _slice_pieces(document, member)
-        pos = at
-    yield head[pos:]
+    # The dump orders fields as the model does, whatever order the sender used: the lists go where it put them.
+    return fill_arrays(head, {member.key: _slice_runs(document, member) for member in layout.members})
 
 
-def _slice_pieces(document: bytes | bytearray, member: ListMember) -> Iterator[bytes]:
+def _slice_runs(document: bytes | bytearray, member: ListMember) -> Iterator[bytes]:
+    """The normalised elements of each slice of ``member``, comma-separated, one slice at a time."""
     adapter = _ADAPTERS[member.key]
-    for number, (start, end, first) in enumerate(member.slices):
+    for start, end, first in member.slices:
         text = b"[" + document[start:end] + b"]"
         try:
             check_strict(text)
@@ -275,7 +272,7 @@ def _slice_pieces(document: bytes | bytearray, member: ListMember) -> Iterator[b
         except RequestError as e:
             raise RequestError(400, "invalid JSON", [detail(f"in {member.key}[{first}...]: {_first(e)}")]) from e
         del items, text
-        yield normalised[1:-1] if number == 0 else b"," + normalised[1:-1]
+        yield array_items(normalised)
 
 
 def _first(error: RequestError) -> str:
