@@ -307,10 +307,11 @@ def report_from_json_value(
 ) -> Report:
     """Validate a report from the JSON document already parsed into Python values (as ``json.loads`` gives it).
 
-    The same rules as ``parse_report``. A document whose integers all fit in 64
-    bits and whose nesting stays within pydantic's JSON limit is accepted or
-    refused alike either way; only the errors' wording differs (``parse_report``
-    names JSON types: "a valid array" where this says "a valid list").
+    The same rules as ``parse_report``: given a document nested less than 200
+    deep (pydantic's JSON limit), parsed by a parser that reads numbers as
+    pydantic's does (orjson does for integers of up to 64 bits), it accepts and
+    refuses alike, with the same report. Only the errors' wording differs:
+    ``parse_report`` names JSON types ("a valid array" where this says "a valid list").
 
     Raises:
         pydantic.ValidationError: on a schema violation.
