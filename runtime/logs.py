@@ -91,7 +91,11 @@ class _Clock:
             # One tuple, replaced whole: a thread reading it sees an old pair or a new one, never half of each.
             cached = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._cached = (second, cached)
-        return f"{cached}.{int((created - second) * 1000):03d}+00:00"
+        return cached + _MILLISECONDS[int((created - second) * 1000)]
+
+
+_MILLISECONDS: Final = tuple(f".{millisecond:03d}+00:00" for millisecond in range(1000))
+"""The end of a timestamp for each millisecond of a second, formatted once."""
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -158,17 +162,16 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]  # the stre
     def write_fields(self, name: str, level: int, message: str, fields: dict[str, object], created: float) -> None:
         """What ``handle`` does with a ``fields_record``, without the record (see ``log_fields``)."""
         formatter: JsonLineFormatter = self.formatter  # type: ignore[assignment]  # log_fields checked its type
-        self.acquire()
-        try:
-            self.stream.write(formatter.fields_line(name, level, message, fields, created) + self.terminator)
-            if not getattr(self.stream, "line_buffering", False):
-                self.stream.flush()
-        except RecursionError:
-            raise
-        except Exception:  # noqa: BLE001  # as in emit: logging never raises
-            self.handleError(fields_record(name, level, message, fields))
-        finally:
-            self.release()
+        line = formatter.fields_line(name, level, message, fields, created) + self.terminator
+        with self.lock:  # type: ignore[union-attr]  # a Handler's lock is made in its __init__
+            try:
+                self.stream.write(line)
+                if not getattr(self.stream, "line_buffering", False):
+                    self.stream.flush()
+            except RecursionError:
+                raise
+            except Exception:  # noqa: BLE001  # as in emit: logging never raises
+                self.handleError(fields_record(name, level, message, fields))
 
 
 def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> None:
