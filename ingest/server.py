@@ -76,7 +76,7 @@ def build_guard(settings: IngestSettings, metrics: IngestMetrics) -> ConnectionG
         header_timeout=settings.header_timeout.total_seconds(),
         body_timeout=settings.body_timeout.total_seconds(),
     )
-    return ConnectionGuard(limits, metrics, settings.retry_after, busy_error="gateway busy")
+    return ConnectionGuard(limits, metrics.connections, settings.retry_after, busy_error="gateway busy")
 
 
 def _serve_worker(settings: IngestSettings, sock: socket.socket | None) -> int:

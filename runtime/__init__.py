@@ -8,7 +8,7 @@
   ``runtime.broker_gauge``: the gauge of the node a process uses now;
 - ``runtime.private_node``: a RabbitMQ node of one's own, for ``make run`` and the tests;
 - ``runtime.http``: the HTTP apps' error bodies and access-log lines; ``runtime.connections``: their bounded
-  connections (header size, timeouts, a connection limit that answers);
+  connections (header size, timeouts, a connection limit that answers) and the metrics of those;
 - ``runtime.container``: the memory the process' container allows;
 - ``runtime.stores``: what a ``--database`` URL names, its default, and the flag types that check it;
 - ``runtime.storelock``: the turns the writer and its readers take on the DuckDB store file (the gate, the writer
