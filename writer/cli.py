@@ -92,12 +92,9 @@ def _run(writer: QueueWriter, stop: threading.Event) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
     try:
-        settings = load_settings(WriterSettings, argv)
-        check_url(settings.amqp_url)
+        settings = load_settings(WriterSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    except ValueError as e:
-        return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
     # Files the writer creates (the DuckDB file, its write-ahead log and lock files) hold every cluster id.
     os.umask(0o077)
@@ -131,12 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dlq_main(argv: Sequence[str] | None = None) -> int:
     """List or replay dead-lettered reports; returns the process exit code."""
     try:
-        settings = load_settings(DlqSettings, argv)
-        check_url(settings.amqp_url)
+        settings = load_settings(DlqSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(DLQ_PROG, e)
-    except ValueError as e:
-        return exit_config_error(DLQ_PROG, ConfigError(f"--amqp-url: {e}"))
     try:
         if settings.action == "list":
             return dlq.list_dead(
@@ -151,7 +145,7 @@ def dlq_main(argv: Sequence[str] | None = None) -> int:
 def queues_main(argv: Sequence[str] | None = None) -> int:
     """Check or migrate the queues' arguments; returns the process exit code."""
     try:
-        settings = load_settings(QueuesSettings, argv)
+        settings = load_settings(QueuesSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(QUEUES_PROG, e)
     action = queues.check if settings.action == "check" else queues.migrate
