@@ -16,7 +16,7 @@ from google.cloud import bigquery
 
 from dashboard.query import Dialect
 from dashboard.store import Row, SqlFor, StoreConfigError, StoreError
-from runtime.bigquery_client import ClientConfigError, bigquery_client
+from runtime.bigquery_client import bigquery_client
 
 TIMEOUT: Final = 60.0
 MAX_BYTES_BILLED: Final = 100_000_000_000
@@ -24,13 +24,6 @@ MAX_BYTES_BILLED: Final = 100_000_000_000
 RETRY: Final = Retry(deadline=TIMEOUT)
 """The client retries transient errors itself, within the time a page may wait."""
 _ERRORS: Final = (google_errors.GoogleAPIError, requests.exceptions.RequestException, GoogleAuthError, OSError)
-
-
-def _client(project: str, emulator_host: str | None) -> bigquery.Client:
-    try:
-        return bigquery_client(project, emulator_host)
-    except ClientConfigError as e:
-        raise StoreConfigError(str(e)) from e
 
 
 class BigQueryStore:
@@ -52,7 +45,7 @@ class BigQueryStore:
         self.table = table
         self.description = f"bigquery://{table}"
         self.bytes_billed = 0
-        self._client = client or _client(table.split(".", maxsplit=1)[0], emulator_host)
+        self._client = client or bigquery_client(table.split(".", maxsplit=1)[0], emulator_host, error=StoreConfigError)
         self._max_bytes_billed = max_bytes_billed or MAX_BYTES_BILLED
 
     def query(self, sql_for: SqlFor) -> list[Row]:

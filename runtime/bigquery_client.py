@@ -19,11 +19,14 @@ class ClientConfigError(Exception):
     """No BigQuery client can be made as configured (no default credentials, for example)."""
 
 
-def bigquery_client(project: str, emulator_host: str | None) -> bigquery.Client:
+def bigquery_client(
+    project: str, emulator_host: str | None, *, error: type[Exception] = ClientConfigError
+) -> bigquery.Client:
     """A client for ``project``; ``emulator_host`` is ``BIGQUERY_EMULATOR_HOST``, with or without ``http://``.
 
     Raises:
-        ClientConfigError: the client cannot be made; the message names the project and the reason.
+        ClientConfigError: (or the caller's own ``error``) the client cannot be made; the message names the
+            project and the reason.
     """
     try:
         if emulator_host:
@@ -35,4 +38,4 @@ def bigquery_client(project: str, emulator_host: str | None) -> bigquery.Client:
             )
         return bigquery.Client(project=project)
     except (GoogleAuthError, google_errors.GoogleAPIError) as e:
-        raise ClientConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
+        raise error(f"cannot create a BigQuery client for project {project}: {e}") from e

@@ -31,7 +31,7 @@ from google.api_core.retry import Retry
 from google.auth.exceptions import GoogleAuthError, TransportError
 from google.cloud import bigquery
 
-from runtime.bigquery_client import ClientConfigError, bigquery_client
+from runtime.bigquery_client import bigquery_client
 from schema import figures
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
@@ -147,13 +147,6 @@ def classify_insert_errors(errors: Iterable[Mapping[str, Any]]) -> InsertErrors:
     return result
 
 
-def _client(project: str, emulator_host: str | None) -> bigquery.Client:
-    try:
-        return bigquery_client(project, emulator_host)
-    except ClientConfigError as e:
-        raise SinkConfigError(str(e)) from e
-
-
 class BigQuerySink:
     """Streams rows into ``project.dataset.table`` with ``insert_rows_json``."""
 
@@ -179,7 +172,7 @@ class BigQuerySink:
         self.table_id = table
         self.dataset_id = f"{project}.{dataset}"
         self.view_id = f"{table}{DEDUP_SUFFIX}"
-        self._client = client or _client(project, emulator_host)
+        self._client = client or bigquery_client(project, emulator_host, error=SinkConfigError)
         self._schema = [bigquery.SchemaField.from_api_repr(f) for f in load_table_schema()]
         self._ready = False
 
@@ -328,7 +321,7 @@ def forget_cluster(table: str, cluster_id: str, *, emulator_host: str | None = N
         SinkConfigError: the table cannot be read or changed, with the reason.
     """
     project = table.partition(".")[0]
-    client = _client(project, emulator_host)
+    client = bigquery_client(project, emulator_host, error=SinkConfigError)
     config = bigquery.QueryJobConfig(
         query_parameters=[bigquery.ScalarQueryParameter("cluster_id", "STRING", cluster_id)]
     )
