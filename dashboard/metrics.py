@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from runtime.connections import ConnectionMetrics
+from runtime.metrics import MetricSet
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # A read of a busy DuckDB file waits for the writer's batch; BigQuery answers in seconds.
@@ -19,27 +20,19 @@ class DashboardMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "spartakus_dashboard_requests",
-            "HTTP requests by route and status.",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.query_seconds = Histogram(
-            "spartakus_dashboard_query_seconds",
+        metrics = MetricSet("spartakus_dashboard", self.registry)
+        self.requests = metrics.counter("requests", "HTTP requests by route and status.", ["route", "status"])
+        self.query_seconds = metrics.histogram(
+            "query_seconds",
             "Time to read the adoption figures from the store, including waiting for the DuckDB file.",
-            buckets=QUERY_BUCKETS,
-            registry=self.registry,
+            QUERY_BUCKETS,
         )
-        self.bytes_billed = Counter(
-            "spartakus_dashboard_bytes_billed",
-            "Bytes BigQuery billed for the dashboard's queries (0 for DuckDB).",
-            registry=self.registry,
+        self.bytes_billed = metrics.counter(
+            "bytes_billed", "Bytes BigQuery billed for the dashboard's queries (0 for DuckDB)."
         )
-        self.store_errors = Counter(
-            "spartakus_dashboard_store_errors",
+        self.store_errors = metrics.counter(
+            "store_errors",
             "Reads of the store that failed (answered with the last good answer, or 503 before the first).",
-            registry=self.registry,
         )
         self.connections = ConnectionMetrics("spartakus_dashboard", self.registry, server="the dashboard")
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from runtime.broker_gauge import BrokerNodeGauge
 from runtime.connections import ConnectionMetrics
+from runtime.metrics import MetricSet
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -35,70 +36,46 @@ class IngestMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "spartakus_ingest_requests",
-            "Report submissions (POST /api/v1) by HTTP status.",
-            ["status"],
-            registry=self.registry,
-        )
+        metrics = MetricSet("spartakus_ingest", self.registry)
+        self.requests = metrics.counter("requests", "Report submissions (POST /api/v1) by HTTP status.", ["status"])
         self._by_status = {status: self.requests.labels(status=str(status)) for status in STATUSES}
-        self.confirm_seconds = Histogram(
-            "spartakus_ingest_publish_confirm_seconds",
+        self.confirm_seconds = metrics.histogram(
+            "publish_confirm_seconds",
             "Time from publish to the broker's confirm, for confirmed reports.",
-            buckets=CONFIRM_BUCKETS,
-            registry=self.registry,
+            CONFIRM_BUCKETS,
         )
-        self.in_flight = Gauge(
-            "spartakus_ingest_publishes_in_flight",
-            "Publishes sent to the broker and not yet confirmed.",
-            registry=self.registry,
+        self.in_flight = metrics.gauge("publishes_in_flight", "Publishes sent to the broker and not yet confirmed.")
+        self.reconnects = metrics.counter("broker_reconnects", "Connections to the broker re-established after a loss.")
+        self.bytes_received = metrics.counter(
+            "received_bytes", "Request body bytes received on POST /api/v1, as sent (before gzip inflation)."
         )
-        self.reconnects = Counter(
-            "spartakus_ingest_broker_reconnects",
-            "Connections to the broker re-established after a loss.",
-            registry=self.registry,
-        )
-        self.bytes_received = Counter(
-            "spartakus_ingest_received_bytes",
-            "Request body bytes received on POST /api/v1, as sent (before gzip inflation).",
-            registry=self.registry,
-        )
-        self.budget_in_use = Gauge(
-            "spartakus_ingest_inflight_bytes",
+        self.budget_in_use = metrics.gauge(
+            "inflight_bytes",
             "Bytes of memory requests in flight hold or will hold, counted against --max-inflight-bytes.",
-            registry=self.registry,
         )
-        self.published = Counter(
-            "spartakus_ingest_reports_published",
-            "Reports the broker confirmed.",
-            registry=self.registry,
-        )
+        self.published = metrics.counter("reports_published", "Reports the broker confirmed.")
         self.connections = ConnectionMetrics("spartakus_ingest", self.registry, server="the gateway")
-        self.broker_connected = Gauge(
-            "spartakus_ingest_broker_connected",
+        self.broker_connected = metrics.gauge(
+            "broker_connected",
             "1 for the broker node (host:port) the gateway publishes to now, 0 for the others.",
             ["node"],
-            registry=self.registry,
         )
         self._broker_nodes = BrokerNodeGauge(self.broker_connected)
-        self.rate_limited = Counter(
-            "spartakus_ingest_rate_limited",
+        self.rate_limited = metrics.counter(
+            "rate_limited",
             "Reports answered 429, by reason: cluster_interval (a cluster id reporting faster than "
             "--min-report-interval) or new_clusters (a source past --new-clusters-per-source).",
             ["reason"],
-            registry=self.registry,
         )
         self._by_limit = {reason: self.rate_limited.labels(reason=reason) for reason in RATE_LIMIT_REASONS}
-        self.new_clusters = Counter(
-            "spartakus_ingest_new_clusters",
+        self.new_clusters = metrics.counter(
+            "new_clusters",
             "Cluster ids this gateway had not seen recently, admitted; increase(...[1h]) is new clusters an hour.",
-            registry=self.registry,
         )
-        self.reports_verified = Counter(
-            "spartakus_ingest_reports_accepted",
+        self.reports_verified = metrics.counter(
+            "reports_accepted",
             "Reports stored (confirmed), by whether a signature proved their cluster id (verified=true|false).",
             ["verified"],
-            registry=self.registry,
         )
         self._by_verified = {flag: self.reports_verified.labels(verified=str(flag).lower()) for flag in (True, False)}
         # Counted since the last render, by status; bytes; by verified.

@@ -1,8 +1,10 @@
 """Process plumbing every ``spartakus`` command shares, one rule a module:
 
 - ``runtime.settings``: settings built once at the CLI, from flags and ``SPARTAKUS_*`` variables, Go durations,
-  AMQP URL checks and password redaction; ``runtime.flags``: the broker flags every AMQP command declares once;
-- ``runtime.logs``: one JSON object a line on stderr;
+  AMQP URL checks and password redaction; ``runtime.flags``: the flags several commands share (broker, HTTP
+  connection bounds), declared once;
+- ``runtime.logs``: one JSON object a line on stderr; ``runtime.metrics``: a component's Prometheus metrics under
+  one prefix, in a registry of its own;
 - ``runtime.retry``: the one retry policy (exponential waits with jitter, and when attempts end);
 - ``runtime.brokers``: which of the RabbitMQ addresses in one ``--amqp-url`` a client tries next;
   ``runtime.broker_gauge``: the gauge of the node a process uses now;

@@ -39,8 +39,10 @@ import resource
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from runtime.metrics import MetricSet
 
 FD_RESERVE: Final = 96
 """File descriptors kept out of the connection limit: the listening socket, the broker
@@ -75,20 +77,16 @@ class ConnectionMetrics:
     """
 
     def __init__(self, prefix: str, registry: CollectorRegistry, *, server: str) -> None:
-        self.connections_closed = Counter(
-            f"{prefix}_connections_closed",
+        metrics = MetricSet(prefix, registry)
+        self.connections_closed = metrics.counter(
+            "connections_closed",
             f"Connections {server} closed or refused to stay within its limits, by reason: header_too_large "
             "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
             "limit), dropped (closed at once, too many waiting for their 503).",
             ["reason"],
-            registry=registry,
         )
         self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
-        self.open_connections = Gauge(
-            f"{prefix}_open_connections",
-            "HTTP connections open, within the connection limit.",
-            registry=registry,
-        )
+        self.open_connections = metrics.gauge("open_connections", "HTTP connections open, within the connection limit.")
 
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
