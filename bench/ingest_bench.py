@@ -59,7 +59,7 @@ from pika.adapters.asyncio_connection import AsyncioConnection
 
 from bench.ingest_floods import CLUSTERS, QUICK_CLUSTERS, measure_limits, measure_signing, print_limits, print_signing
 from bench.ingest_large import measure_large, print_large
-from ingest.publisher import CoalescingConnection
+from ingest.amqp.connection import CoalescingConnection
 from schema.topology import topology_for
 from tests.ingest.gateway import with_file_limit
 from tests.support.amqp import blocking_channel, delete_queues, message_count, unique_queue_name

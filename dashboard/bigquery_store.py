@@ -1,8 +1,7 @@
 """Reading a BigQuery table: the only module of the dashboard that imports ``google``.
 
 Queries only: the dashboard never creates or alters a dataset, table or view.
-With ``BIGQUERY_EMULATOR_HOST`` the official client talks to that endpoint
-with anonymous credentials, as the writer does.
+The client comes from ``runtime.bigquery_client``, as the writer's does.
 """
 
 from __future__ import annotations
@@ -11,14 +10,13 @@ from typing import Final
 
 import requests.exceptions
 from google.api_core import exceptions as google_errors
-from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
-from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import bigquery
 
 from dashboard.query import Dialect
 from dashboard.store import Row, SqlFor, StoreConfigError, StoreError
+from runtime.bigquery_client import bigquery_client
 
 TIMEOUT: Final = 60.0
 MAX_BYTES_BILLED: Final = 100_000_000_000
@@ -26,20 +24,6 @@ MAX_BYTES_BILLED: Final = 100_000_000_000
 RETRY: Final = Retry(deadline=TIMEOUT)
 """The client retries transient errors itself, within the time a page may wait."""
 _ERRORS: Final = (google_errors.GoogleAPIError, requests.exceptions.RequestException, GoogleAuthError, OSError)
-
-
-def _client(project: str, emulator_host: str | None) -> bigquery.Client:
-    try:
-        if emulator_host:
-            endpoint = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
-            return bigquery.Client(
-                project=project,
-                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                client_options=ClientOptions(api_endpoint=endpoint),
-            )
-        return bigquery.Client(project=project)
-    except (GoogleAuthError, google_errors.GoogleAPIError) as e:
-        raise StoreConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
 
 
 class BigQueryStore:
@@ -61,7 +45,7 @@ class BigQueryStore:
         self.table = table
         self.description = f"bigquery://{table}"
         self.bytes_billed = 0
-        self._client = client or _client(table.split(".", maxsplit=1)[0], emulator_host)
+        self._client = client or bigquery_client(table.split(".", maxsplit=1)[0], emulator_host, error=StoreConfigError)
         self._max_bytes_billed = max_bytes_billed or MAX_BYTES_BILLED
 
     def query(self, sql_for: SqlFor) -> list[Row]:

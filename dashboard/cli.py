@@ -11,9 +11,11 @@ from typing import Final
 from dashboard.adoption import adoption
 from dashboard.page import standalone_page
 from dashboard.settings import DashboardSettings
-from dashboard.store import Store, StoreConfigError, StoreError, open_store
+from dashboard.store import Store, StoreConfigError, StoreError
+from dashboard.store_factory import open_store
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
+from runtime.stores import READABLE, parse_database
 
 PROG: Final = "spartakus dashboard"
 EXIT_FAILURE: Final = 1
@@ -49,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level.upper())
     try:
         store = open_store(
-            settings.database,
+            parse_database(settings.database, READABLE),  # checked by the settings already
             emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
             max_bytes_billed=settings.max_bytes_billed,
         )

@@ -1,21 +1,19 @@
-"""Reading the writer's DuckDB file: the only module of the dashboard that imports ``duckdb``.
+"""Reading the writer's DuckDB file, read-only, through ``runtime.duckdb_file``.
 
-The file is opened read-only, for one query, through the gate of
-``runtime.storelock``: a running writer sees the reader waiting and lets go of
-the file after its current batch, and the dashboard closes it as soon as the
-query has answered, so the writer gets it back within one query's time.
+The file is opened for one query, through the gate of ``runtime.storelock``:
+a running writer sees the reader waiting and lets go of the file after its
+current batch, and the dashboard closes it as soon as the query has answered,
+so the writer gets it back within one query's time.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Final
-
-import duckdb
 
 from dashboard.query import Dialect
 from dashboard.store import Row, SqlFor, StoreError
-from runtime.storelock import StoreBusyError, gate, poll
+from runtime.duckdb_file import DuckDbFile, DuckDbFileError, DuckDbFileMissingError, DuckDbStatementError
+from runtime.storelock import StoreBusyError
 
 TABLE: Final = "reports"
 OPEN_TIMEOUT: Final = 30.0
@@ -34,24 +32,13 @@ class DuckDbStore:
         self.description = f"duckdb:///{path}"
         self._open_timeout = open_timeout
 
-    def _try_open(self) -> duckdb.DuckDBPyConnection | None:
+    def _open(self) -> DuckDbFile:
         try:
-            return duckdb.connect(self.path, read_only=True)
-        except (duckdb.IOException, duckdb.ConnectionException) as e:
-            # Another process holds the lock, or (a writer in this very process) DuckDB's own instance
-            # cache has the file open for writing: either way the writer lets go after its batch.
-            if "lock" in str(e).lower() or "different configuration" in str(e):
-                return None
+            return DuckDbFile.open(self.path, read_only=True, timeout=self._open_timeout)
+        except DuckDbFileMissingError as e:
+            raise StoreError(f"DuckDB file {self.path} does not exist: start a writer on it first") from e
+        except DuckDbFileError as e:
             raise StoreError(f"cannot open DuckDB file {self.path}: {e}") from e
-        except duckdb.Error as e:
-            raise StoreError(f"cannot open DuckDB file {self.path}: {e}") from e
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        if not os.path.exists(self.path):
-            raise StoreError(f"DuckDB file {self.path} does not exist: start a writer on it first")
-        try:
-            with gate(self.path, timeout=self._open_timeout, create=False):
-                return poll(self._try_open, timeout=self._open_timeout, what=f"DuckDB file {self.path}")
         except StoreBusyError as e:
             raise StoreError(f"DuckDB file {self.path} is busy: {e}") from e
 
@@ -61,21 +48,21 @@ class DuckDbStore:
         Raises:
             StoreError: the file is missing, stays busy, or has no ``reports`` table.
         """
-        connection = self._open()
+        file = self._open()
         try:
             # Weeks are UTC weeks, as BigQuery counts them; a server has no terminal for a progress bar.
-            connection.execute("SET TimeZone = 'UTC'")
-            connection.execute("SET enable_progress_bar = false")
+            file.execute("SET TimeZone = 'UTC'")
+            file.execute("SET enable_progress_bar = false")
             columns = {
                 row[0]
-                for row in connection.execute(
+                for row in file.execute(
                     "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [TABLE]
-                ).fetchall()
+                )
             }
             if not columns:
                 raise StoreError(f"DuckDB file {self.path} has no table {TABLE!r}")
-            return connection.execute(sql_for(TABLE, columns)).fetchall()
-        except duckdb.Error as e:
+            return file.execute(sql_for(TABLE, columns))
+        except DuckDbStatementError as e:
             raise StoreError(f"cannot read {TABLE} in {self.path}: {e}") from e
         finally:
-            connection.close()
+            file.close()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from runtime.connections import CLOSE_REASONS
+from runtime.connections import ConnectionMetrics
+from runtime.metrics import MetricSet
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 # A read of a busy DuckDB file waits for the writer's batch; BigQuery answers in seconds.
@@ -19,46 +20,21 @@ class DashboardMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "spartakus_dashboard_requests",
-            "HTTP requests by route and status.",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.query_seconds = Histogram(
-            "spartakus_dashboard_query_seconds",
+        metrics = MetricSet("spartakus_dashboard", self.registry)
+        self.requests = metrics.counter("requests", "HTTP requests by route and status.", ["route", "status"])
+        self.query_seconds = metrics.histogram(
+            "query_seconds",
             "Time to read the adoption figures from the store, including waiting for the DuckDB file.",
-            buckets=QUERY_BUCKETS,
-            registry=self.registry,
+            QUERY_BUCKETS,
         )
-        self.bytes_billed = Counter(
-            "spartakus_dashboard_bytes_billed",
-            "Bytes BigQuery billed for the dashboard's queries (0 for DuckDB).",
-            registry=self.registry,
+        self.bytes_billed = metrics.counter(
+            "bytes_billed", "Bytes BigQuery billed for the dashboard's queries (0 for DuckDB)."
         )
-        self.store_errors = Counter(
-            "spartakus_dashboard_store_errors",
+        self.store_errors = metrics.counter(
+            "store_errors",
             "Reads of the store that failed (answered with the last good answer, or 503 before the first).",
-            registry=self.registry,
         )
-        self.connections_closed = Counter(
-            "spartakus_dashboard_connections_closed",
-            "Connections the dashboard closed or refused to stay within its limits, by reason: header_too_large "
-            "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
-            "limit), dropped (closed at once, too many waiting for their 503).",
-            ["reason"],
-            registry=self.registry,
-        )
-        self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
-        self.open_connections = Gauge(
-            "spartakus_dashboard_open_connections",
-            "HTTP connections open, within the connection limit.",
-            registry=self.registry,
-        )
-
-    def count_connections_closed(self, reason: str, count: int) -> None:
-        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
-        self._by_reason[reason].inc(count)
+        self.connections = ConnectionMetrics("spartakus_dashboard", self.registry, server="the dashboard")
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

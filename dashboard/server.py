@@ -36,7 +36,7 @@ def build_guard(settings: DashboardSettings, metrics: DashboardMetrics) -> Conne
         header_timeout=timeout,
         body_timeout=timeout,  # the dashboard takes no request bodies; one that trickles is an attack
     )
-    return ConnectionGuard(limits, metrics, RETRY_AFTER_SECONDS, busy_error="dashboard busy")
+    return ConnectionGuard(limits, metrics.connections, RETRY_AFTER_SECONDS, busy_error="dashboard busy")
 
 
 def serve(store: Store, settings: DashboardSettings) -> int:

@@ -8,9 +8,10 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
-from runtime.settings import GoDuration, LogLevel, settings_config
+from runtime.flags import IDLE_TIMEOUT, HeaderTimeoutFlag, IdleTimeoutFlag, LogLevelFlag, MaxHeaderBytesFlag
+from runtime.settings import GoDuration, settings_config
+from runtime.stores import DEFAULT_DATABASE, ReadableDatabase
 
-DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
 REFRESH_DEFAULTS = {"bigquery": 300.0, "duckdb": 10.0}
 """BigQuery bills every view; a DuckDB read makes the writer let go of its file for a moment."""
 MAX_BYTES_BILLED = 100_000_000_000
@@ -22,7 +23,7 @@ class DashboardSettings(BaseSettings):
 
     model_config = settings_config("spartakus dashboard")
 
-    database: str = Field(
+    database: ReadableDatabase = Field(
         default=DEFAULT_DATABASE,
         description="The store to read, as the writer takes it: duckdb:///relative.duckdb, "
         "duckdb:////absolute.duckdb or bigquery://project.dataset.table. [SPARTAKUS_DATABASE]",
@@ -59,30 +60,16 @@ class DashboardSettings(BaseSettings):
         "default 5m for BigQuery, 10s for DuckDB. [SPARTAKUS_REFRESH]",
     )
     # Connection bounds, as the gateway's (runtime.connections): the page and its JSON need small heads only.
-    max_header_bytes: int = Field(
-        default=16 * 1024,
-        ge=1024,
-        description="Largest request line plus headers; a larger head gets 431. [SPARTAKUS_MAX_HEADER_BYTES]",
-    )
+    max_header_bytes: MaxHeaderBytesFlag = 16 * 1024
     max_connections: int | None = Field(
         default=None,
         ge=1,
         description="Open connections at most; at the limit the longest-idle one is closed, or the new one gets "
         "503. Default: 1024, or less if the file limit says so. [SPARTAKUS_MAX_CONNECTIONS]",
     )
-    header_timeout: GoDuration = Field(
-        default=timedelta(seconds=10),
-        gt=timedelta(0),
-        description="Time a client gets to send a request's line and headers (and any body). "
-        "[SPARTAKUS_HEADER_TIMEOUT]",
-    )
-    idle_timeout: GoDuration = Field(
-        # Above the 60 s idle timeout of common load balancers, so they close first.
-        default=timedelta(seconds=75),
-        gt=timedelta(0),
-        description="How long a keep-alive connection may sit idle between requests. [SPARTAKUS_IDLE_TIMEOUT]",
-    )
-    log_level: LogLevel = Field(default="info", description="Log level, in any case. [SPARTAKUS_LOG_LEVEL]")
+    header_timeout: HeaderTimeoutFlag = timedelta(seconds=10)
+    idle_timeout: IdleTimeoutFlag = IDLE_TIMEOUT
+    log_level: LogLevelFlag = "info"
 
     @field_validator("window")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from ingest.publisher import check_url
+from ingest.amqp.connection import check_url
 from ingest.server import serve
 from ingest.settings import IngestSettings
 from runtime.brokers import describe_url
@@ -20,12 +20,9 @@ log = logging.getLogger("ingest")
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ingest gateway; returns the process exit code."""
     try:
-        settings = load_settings(IngestSettings, argv)
-        check_url(settings.amqp_url)
+        settings = load_settings(IngestSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    except ValueError as e:
-        return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
     log.info(
         "starting",

@@ -74,30 +74,37 @@ class ClusterTable:
 
     def get(self, cluster_id: str) -> tuple[int, int] | None:
         """``(seconds, report fingerprint)`` of the cluster's last accepted report, or None if not remembered."""
-        key = _fingerprint(cluster_id)
-        base = (key & self._sets_mask) * SET_WAYS
-        for slot in range(base, base + SET_WAYS):
-            if self._keys[slot] == key:
-                value = self._values[slot]
-                return value >> 32, value & _LOW32
-        return None
+        _, last = self.find(cluster_id)
+        return last
 
     def put(self, cluster_id: str, seconds: int, report: int) -> None:
         """Remember the cluster's last accepted report, replacing the set's oldest entry if it is full."""
+        self.store(self.find(cluster_id)[0], seconds, report)
+
+    def find(self, cluster_id: str) -> tuple[tuple[int, int], tuple[int, int] | None]:
+        """Where the cluster's entry is or would go (for ``store``), and what ``get`` answers: one search for both."""
         key = _fingerprint(cluster_id)
+        keys, values = self._keys, self._values
         base = (key & self._sets_mask) * SET_WAYS
-        value = ((seconds & _LOW32) << 32) | (report & _LOW32)
-        victim, oldest = base, None
+        victim, oldest = base, -1
         for slot in range(base, base + SET_WAYS):
-            current = self._keys[slot]
-            if current in {key, 0}:
-                victim = slot
-                break
-            seen = self._values[slot] >> 32
-            if oldest is None or seen < oldest:
+            current = keys[slot]
+            if current == key:
+                value = values[slot]
+                return (slot, key), (value >> 32, value & _LOW32)
+            if current == 0:
+                # Entries are never removed, so an id is never stored past an empty slot.
+                return (slot, key), None
+            seen = values[slot] >> 32
+            if oldest < 0 or seen < oldest:
                 victim, oldest = slot, seen
-        self._keys[victim] = key
-        self._values[victim] = value
+        return (victim, key), None
+
+    def store(self, place: tuple[int, int], seconds: int, report: int) -> None:
+        """Write an entry at the ``place`` that ``find`` gave."""
+        slot, key = place
+        self._keys[slot] = key
+        self._values[slot] = ((seconds & _LOW32) << 32) | (report & _LOW32)
 
 
 class SourceBudget:
@@ -145,7 +152,7 @@ class FloodLimits:
         """Check one validated report and, when it passes, remember it; None means go ahead."""
         report = _fingerprint(report_id) & _LOW32
         seconds = int(now)
-        last = self._clusters.get(cluster_id)
+        place, last = self._clusters.find(cluster_id)
         if last is not None:
             last_seconds, last_report = last
             wait = last_seconds + self._min_interval - seconds
@@ -160,5 +167,5 @@ class FloodLimits:
                 return Refusal("new_clusters", wait, "this source introduced too many new cluster ids this hour")
         if last is None:
             self.on_new()
-        self._clusters.put(cluster_id, seconds, report)
+        self._clusters.store(place, seconds, report)
         return None

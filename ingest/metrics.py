@@ -1,8 +1,11 @@
 """Prometheus metrics of the gateway, in a registry of its own per app.
 
 A registry per app (rather than the process-global default) lets tests run
-several gateways in one process. Label children for every status the gateway
-answers are created up front, so the hot path does no label lookup.
+several gateways in one process. What every report counts (its status, its
+bytes, whether it was verified) is added up in plain integers on the event
+loop and handed to the counters when the registry is rendered: an increment
+costs no lock and no label lookup, and a scrape sees every request answered
+before it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from runtime.broker_gauge import BrokerNodeGauge
-from runtime.connections import CLOSE_REASONS
+from runtime.connections import ConnectionMetrics
+from runtime.metrics import MetricSet
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
 
@@ -32,85 +36,52 @@ class IngestMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.requests = Counter(
-            "spartakus_ingest_requests",
-            "Report submissions (POST /api/v1) by HTTP status.",
-            ["status"],
-            registry=self.registry,
-        )
+        metrics = MetricSet("spartakus_ingest", self.registry)
+        self.requests = metrics.counter("requests", "Report submissions (POST /api/v1) by HTTP status.", ["status"])
         self._by_status = {status: self.requests.labels(status=str(status)) for status in STATUSES}
-        self.confirm_seconds = Histogram(
-            "spartakus_ingest_publish_confirm_seconds",
+        self.confirm_seconds = metrics.histogram(
+            "publish_confirm_seconds",
             "Time from publish to the broker's confirm, for confirmed reports.",
-            buckets=CONFIRM_BUCKETS,
-            registry=self.registry,
+            CONFIRM_BUCKETS,
         )
-        self.in_flight = Gauge(
-            "spartakus_ingest_publishes_in_flight",
-            "Publishes sent to the broker and not yet confirmed.",
-            registry=self.registry,
+        self.in_flight = metrics.gauge("publishes_in_flight", "Publishes sent to the broker and not yet confirmed.")
+        self.reconnects = metrics.counter("broker_reconnects", "Connections to the broker re-established after a loss.")
+        self.bytes_received = metrics.counter(
+            "received_bytes", "Request body bytes received on POST /api/v1, as sent (before gzip inflation)."
         )
-        self.reconnects = Counter(
-            "spartakus_ingest_broker_reconnects",
-            "Connections to the broker re-established after a loss.",
-            registry=self.registry,
-        )
-        self.bytes_received = Counter(
-            "spartakus_ingest_received_bytes",
-            "Request body bytes received on POST /api/v1, as sent (before gzip inflation).",
-            registry=self.registry,
-        )
-        self.budget_in_use = Gauge(
-            "spartakus_ingest_inflight_bytes",
+        self.budget_in_use = metrics.gauge(
+            "inflight_bytes",
             "Bytes of memory requests in flight hold or will hold, counted against --max-inflight-bytes.",
-            registry=self.registry,
         )
-        self.published = Counter(
-            "spartakus_ingest_reports_published",
-            "Reports the broker confirmed.",
-            registry=self.registry,
-        )
-        self.connections_closed = Counter(
-            "spartakus_ingest_connections_closed",
-            "Connections the gateway closed or refused to stay within its limits, by reason: header_too_large "
-            "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
-            "limit), dropped (closed at once, too many waiting for their 503).",
-            ["reason"],
-            registry=self.registry,
-        )
-        self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
-        self.open_connections = Gauge(
-            "spartakus_ingest_open_connections",
-            "HTTP connections open, within the connection limit.",
-            registry=self.registry,
-        )
-        self.broker_connected = Gauge(
-            "spartakus_ingest_broker_connected",
+        self.published = metrics.counter("reports_published", "Reports the broker confirmed.")
+        self.connections = ConnectionMetrics("spartakus_ingest", self.registry, server="the gateway")
+        self.broker_connected = metrics.gauge(
+            "broker_connected",
             "1 for the broker node (host:port) the gateway publishes to now, 0 for the others.",
             ["node"],
-            registry=self.registry,
         )
         self._broker_nodes = BrokerNodeGauge(self.broker_connected)
-        self.rate_limited = Counter(
-            "spartakus_ingest_rate_limited",
+        self.rate_limited = metrics.counter(
+            "rate_limited",
             "Reports answered 429, by reason: cluster_interval (a cluster id reporting faster than "
             "--min-report-interval) or new_clusters (a source past --new-clusters-per-source).",
             ["reason"],
-            registry=self.registry,
         )
         self._by_limit = {reason: self.rate_limited.labels(reason=reason) for reason in RATE_LIMIT_REASONS}
-        self.new_clusters = Counter(
-            "spartakus_ingest_new_clusters",
+        self.new_clusters = metrics.counter(
+            "new_clusters",
             "Cluster ids this gateway had not seen recently, admitted; increase(...[1h]) is new clusters an hour.",
-            registry=self.registry,
         )
-        self.reports_verified = Counter(
-            "spartakus_ingest_reports_accepted",
+        self.reports_verified = metrics.counter(
+            "reports_accepted",
             "Reports stored (confirmed), by whether a signature proved their cluster id (verified=true|false).",
             ["verified"],
-            registry=self.registry,
         )
         self._by_verified = {flag: self.reports_verified.labels(verified=str(flag).lower()) for flag in (True, False)}
+        # Counted since the last render, by status; bytes; by verified.
+        self._statuses: dict[int, int] = {}
+        self._bytes = 0
+        self._verified = {True: 0, False: 0}
 
     def count_rate_limited(self, reason: str) -> None:
         """Count one report answered 429 for ``reason`` (one of ``RATE_LIMIT_REASONS``)."""
@@ -118,11 +89,11 @@ class IngestMetrics:
 
     def count_verified(self, verified: bool) -> None:
         """Count one stored report, verified or not."""
-        self._by_verified[verified].inc()
+        self._verified[verified] += 1
 
-    def count_connections_closed(self, reason: str, count: int) -> None:
-        """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
-        self._by_reason[reason].inc(count)
+    def count_received(self, size: int) -> None:
+        """Count ``size`` bytes of a request body received."""
+        self._bytes += size
 
     def declare_nodes(self, nodes: Iterable[str]) -> None:
         """Show every configured broker node, at 0 until the gateway connects to it."""
@@ -134,10 +105,8 @@ class IngestMetrics:
 
     def count_request(self, status: int) -> None:
         """Count one POST /api/v1 answered with ``status``."""
-        child = self._by_status.get(status)
-        if child is None:
-            child = self._by_status[status] = self.requests.labels(status=str(status))
-        child.inc()
+        statuses = self._statuses
+        statuses[status] = statuses.get(status, 0) + 1
 
     def track_in_flight(self, source: Callable[[], float]) -> None:
         """Read the in-flight gauge from ``source`` at scrape time (no cost per publish)."""
@@ -149,4 +118,21 @@ class IngestMetrics:
 
     def render(self) -> bytes:
         """The registry in Prometheus text format."""
+        self._hand_over()
         return generate_latest(self.registry)
+
+    def _hand_over(self) -> None:
+        """Add what was counted since the last render to the counters."""
+        for status, count in self._statuses.items():
+            child = self._by_status.get(status)
+            if child is None:
+                child = self._by_status[status] = self.requests.labels(status=str(status))
+            child.inc(count)
+        self._statuses.clear()
+        if self._bytes:
+            self.bytes_received.inc(self._bytes)
+            self._bytes = 0
+        for flag, count in self._verified.items():
+            if count:
+                self._by_verified[flag].inc(count)
+                self._verified[flag] = 0

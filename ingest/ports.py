@@ -1,6 +1,6 @@
 """The gateway's port to the broker: what the HTTP side needs from a publisher, and how publishing fails.
 
-The HTTP routes depend on this Protocol only; ``ingest.publisher`` implements it
+The HTTP routes depend on this Protocol only; ``ingest.amqp.publisher`` implements it
 on RabbitMQ, and unit tests use an in-memory twin.
 """
 

@@ -22,12 +22,12 @@ from typing import Final
 
 import uvicorn
 
+from ingest.amqp.publisher import AmqpPublisher
 from ingest.app import IngestApp
 from ingest.body import BodyLimits
 from ingest.budget import MemoryBudget
 from ingest.limits import FloodLimits
 from ingest.metrics import IngestMetrics
-from ingest.publisher import AmqpPublisher
 from ingest.settings import IngestSettings
 from ingest.sources import SourceResolver, parse_networks
 from runtime.connections import ConnectionGuard, ConnectionLimits, connection_budget, guarded_protocol
@@ -76,7 +76,7 @@ def build_guard(settings: IngestSettings, metrics: IngestMetrics) -> ConnectionG
         header_timeout=settings.header_timeout.total_seconds(),
         body_timeout=settings.body_timeout.total_seconds(),
     )
-    return ConnectionGuard(limits, metrics, settings.retry_after, busy_error="gateway busy")
+    return ConnectionGuard(limits, metrics.connections, settings.retry_after, busy_error="gateway busy")
 
 
 def _serve_worker(settings: IngestSettings, sock: socket.socket | None) -> int:

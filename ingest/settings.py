@@ -8,7 +8,17 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings
 
 from ingest.sources import parse_networks
-from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, LogLevelFlag, QueueFlag
+from runtime.flags import (
+    DEFAULT_AMQP_URL,
+    IDLE_TIMEOUT,
+    AmqpUrlFlag,
+    ConnectionNameFlag,
+    HeaderTimeoutFlag,
+    IdleTimeoutFlag,
+    LogLevelFlag,
+    MaxHeaderBytesFlag,
+    QueueFlag,
+)
 from runtime.settings import GoDuration, settings_config
 from schema.topology import DEFAULT_QUEUE
 
@@ -47,33 +57,20 @@ class IngestSettings(BaseSettings):
         "their validation); over it, 503 + Retry-After. One eighth is kept for reports under 1 MiB. "
         "[SPARTAKUS_MAX_INFLIGHT_BYTES]",
     )
-    max_header_bytes: int = Field(
-        default=64 * 1024,
-        ge=1024,
-        description="Largest request line plus headers; a larger head gets 431. [SPARTAKUS_MAX_HEADER_BYTES]",
-    )
+    max_header_bytes: MaxHeaderBytesFlag = 64 * 1024
     max_connections: int | None = Field(
         default=None,
         ge=1,
         description="Open connections per worker; at the limit the longest-idle one is closed, or the new one "
         "gets 503. Default: 4096, or less if the file limit says so. [SPARTAKUS_MAX_CONNECTIONS]",
     )
-    header_timeout: GoDuration = Field(
-        default=timedelta(seconds=10),
-        gt=timedelta(0),
-        description="Time a client gets to send a request's line and headers. [SPARTAKUS_HEADER_TIMEOUT]",
-    )
+    header_timeout: HeaderTimeoutFlag = timedelta(seconds=10)
     body_timeout: GoDuration = Field(
         default=timedelta(seconds=30),
         gt=timedelta(0),
         description="Longest pause in a request body before the connection is closed. [SPARTAKUS_BODY_TIMEOUT]",
     )
-    idle_timeout: GoDuration = Field(
-        # Above the 60 s idle timeout of common load balancers, so they close first.
-        default=timedelta(seconds=75),
-        gt=timedelta(0),
-        description="How long a keep-alive connection may sit idle between requests. [SPARTAKUS_IDLE_TIMEOUT]",
-    )
+    idle_timeout: IdleTimeoutFlag = IDLE_TIMEOUT
     confirm_timeout: GoDuration = Field(
         default=timedelta(seconds=5),
         gt=timedelta(0),

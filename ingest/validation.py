@@ -10,6 +10,13 @@ parsing into Python objects and validating those:
 2. The ``schema`` models validate straight from the bytes
    (``model_validate_json``; pydantic's parser also stops nesting at 200).
 
+A small document (at most ``FAST_MAX_CONTAINERS`` objects and arrays, so
+nested far less than 200 deep, and no run of 19 digits, so every integer in it
+fits in 64 bits, where orjson and pydantic's parser read numbers alike) skips
+the second parse: the models validate the Python values orjson returned
+(``schema.report.report_from_json_value``). The result is the same; a document
+it refuses is validated again from the bytes, whose errors name JSON types.
+
 A duplicate key is not refused: the last one wins, as in the original Go
 collector (encoding/json) and pydantic. Only the normalised body the gateway
 builds is ever stored or read downstream, so no second parser can read the
@@ -47,8 +54,9 @@ from ingest.errors import RequestError, clip, detail
 from ingest.ports import Envelope
 from ingest.slices import Layout, ListMember, TooManyElementsError, split_members
 from schema.message import MAX_MESSAGE_BYTES, MessageTooLargeError, encode_body
-from schema.report import REPORT_ID_PREFIX, Extension, Node, Report, dump_report, parse_report
+from schema.report import REPORT_ID_PREFIX, Extension, Node, Report, dump_report, parse_report, report_from_json_value
 from schema.signature import SignatureRefusedError, verify_report
+from schema.splice import array_items, close_with, fill_arrays
 
 MAX_DETAILS: Final = 20
 """Most schema violations listed in one 422; the count of the rest is given."""
@@ -74,11 +82,16 @@ WHOLE_COST_PER_CONTAINER: Final = 800
 """Memory validating a document whole costs: per byte and per object or array (measured: 700 bytes each)."""
 SLICED_COST: Final = 8 * 1024 * 1024
 """Memory validating one slice, plus the bookkeeping of the slices, costs at most."""
+FAST_MAX_CONTAINERS: Final = 128
+"""Documents with at most this many objects and arrays may be validated from orjson's values (module docstring)."""
 
 Reserve = Callable[[int], None]
 """Called with the bytes of memory validation is about to take; raises if the gateway cannot afford it."""
 
-_JSON_BOOL: Final = {True: "true", False: "false"}
+_JSON_BOOL: Final = {True: b"true", False: b"false"}
+_DIGITS_AS_9: Final = bytes(ord("9") if ord("0") <= i <= ord("9") else ord(" ") for i in range(256))
+_LONG_NUMBER: Final = b"9" * 19
+"""In a document whose digits were all made 9 (``_DIGITS_AS_9``): a run of digits that may exceed 64 bits."""
 _NOT_AN_OBJECT: Final = {"field": "$", "message": "the report must be a JSON object", "type": "model_type"}
 
 
@@ -98,12 +111,14 @@ def accept_report(
     received_at: datetime,
     reserve: Reserve = lambda _cost: None,
     signature: bytes | None = None,
+    containers: int | None = None,
 ) -> Accepted:
     """Check and validate ``document``; the stored body carries ``received_at`` as ``receivedAt``.
 
     ``reserve`` is told the memory validation will take before it is taken.
     ``signature`` is the ``X-Spartakus-Signature`` header, checked against
     the report's cluster id over ``document`` as received (see ``schema.signature``).
+    ``containers`` is the count of ``{`` and ``[`` bytes in ``document``, if the caller has it.
 
     The report id is derived from the normalised report (``schema.report.content_report_id``);
     a ``reportID`` the client sent is checked for shape and otherwise ignored, so that no
@@ -113,7 +128,8 @@ def accept_report(
         RequestError: 400 when the body is not strict JSON, 413 over ``MAX_CONTAINERS``, 422 when it breaks the
         schema, 401/403/400 when the signature does not prove a self-certifying cluster id.
     """
-    containers = document.count(b"{") + document.count(b"[")
+    if containers is None:
+        containers = document.count(b"{") + document.count(b"[")
     if containers > MAX_CONTAINERS:
         raise _too_large(f"the report holds more than {MAX_CONTAINERS} JSON objects and arrays")
     layout = None
@@ -124,10 +140,11 @@ def accept_report(
             raise _too_large(str(e)) from e
     if layout is None:
         reserve(whole_cost(document, containers))
-        report = _validate_whole(document, received_at)
+        report = _validate_whole(document, received_at, containers)
     else:
-        reserve(SLICED_COST + min(len(document), MAX_MESSAGE_BYTES) + whole_cost(layout.rest))
-        report = _validate_whole(layout.rest, received_at)
+        rest_containers = layout.rest.count(b"{") + layout.rest.count(b"[")
+        reserve(SLICED_COST + min(len(document), MAX_MESSAGE_BYTES) + whole_cost(layout.rest, rest_containers))
+        report = _validate_whole(layout.rest, received_at, rest_containers)
     try:
         verified = verify_report(report.cluster_id, signature, document)
     except SignatureRefusedError as e:
@@ -184,9 +201,12 @@ class _Stamped:
         self._hash.update(last)
         self.report_id = REPORT_ID_PREFIX + self._hash.hexdigest()
         # The id is hex and the stamp an ISO time the gateway made: neither needs escaping.
-        verified = _JSON_BOOL[self._verified]
-        added = f',"reportID":"{self.report_id}","receivedAt":"{self._received_at}","verified":{verified}}}'
-        return last[:-1] + added.encode()
+        stamps = [
+            ("reportID", b'"%s"' % self.report_id.encode()),
+            ("receivedAt", b'"%s"' % self._received_at.encode()),
+            ("verified", _JSON_BOOL[self._verified]),
+        ]
+        return close_with(last, stamps)
 
 
 def whole_cost(document: bytes | bytearray, containers: int | None = None) -> int:
@@ -196,10 +216,17 @@ def whole_cost(document: bytes | bytearray, containers: int | None = None) -> in
     return len(document) * WHOLE_COST_PER_BYTE + containers * WHOLE_COST_PER_CONTAINER
 
 
-def _validate_whole(document: bytes | bytearray, received_at: datetime) -> Report:
+def _validate_whole(document: bytes | bytearray, received_at: datetime, containers: int) -> Report:
     """The wire report; it ignores a ``receivedAt`` the client sent: ``_Stamped`` adds the gateway's."""
-    if not isinstance(check_strict(document), dict):
+    value = check_strict(document)
+    if not isinstance(value, dict):
         raise RequestError(422, "invalid report", [dict(_NOT_AN_OBJECT)])
+    if containers <= FAST_MAX_CONTAINERS and _LONG_NUMBER not in document.translate(_DIGITS_AS_9):
+        try:
+            return report_from_json_value(value, received_at=received_at, defer_report_id=True)
+        except ValidationError:
+            pass  # refused: validated again below, for the errors in JSON's terms
+    del value
     try:
         # An empty or implausible timestamp becomes the receive time.
         return parse_report(document, received_at=received_at, defer_report_id=True)
@@ -225,21 +252,14 @@ _ADAPTERS: Final[dict[str, TypeAdapter[list[Node]] | TypeAdapter[list[Extension]
 
 def _sliced_pieces(document: bytes | bytearray, layout: Layout, head: bytes) -> Iterator[bytes]:
     """The normalised report: ``head`` (the rest, normalised) with each list's slices validated and put back."""
-    # The dump orders fields as the model does, whatever order the sender used.
-    places = sorted(
-        (head.index(b'"' + member.key.encode() + b'":[') + len(member.key) + 4, member) for member in layout.members
-    )
-    pos = 0
-    for at, member in places:
-        yield head[pos:at]
-        yield from _slice_pieces(document, member)
-        pos = at
-    yield head[pos:]
+    # The dump orders fields as the model does, whatever order the sender used: the lists go where it put them.
+    return fill_arrays(head, {member.key: _slice_runs(document, member) for member in layout.members})
 
 
-def _slice_pieces(document: bytes | bytearray, member: ListMember) -> Iterator[bytes]:
+def _slice_runs(document: bytes | bytearray, member: ListMember) -> Iterator[bytes]:
+    """The normalised elements of each slice of ``member``, comma-separated, one slice at a time."""
     adapter = _ADAPTERS[member.key]
-    for number, (start, end, first) in enumerate(member.slices):
+    for start, end, first in member.slices:
         text = b"[" + document[start:end] + b"]"
         try:
             check_strict(text)
@@ -252,7 +272,7 @@ def _slice_pieces(document: bytes | bytearray, member: ListMember) -> Iterator[b
         except RequestError as e:
             raise RequestError(400, "invalid JSON", [detail(f"in {member.key}[{first}...]: {_first(e)}")]) from e
         del items, text
-        yield normalised[1:-1] if number == 0 else b"," + normalised[1:-1]
+        yield array_items(normalised)
 
 
 def _first(error: RequestError) -> str:

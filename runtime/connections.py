@@ -1,7 +1,7 @@
 """Bounded connections: header size, header and body timeouts, and a connection limit that answers.
 
-Shared by the HTTP servers of the gateway and the dashboard: each passes its own
-metrics (``ConnectionMetrics``) and its own answer at the limit.
+Shared by the HTTP servers of the gateway and the dashboard: each has its own
+metrics (``ConnectionMetrics``, under its own prefix) and its own answer at the limit.
 
 uvicorn's httptools protocol has none of these. llhttp itself never limits a
 request head, and httptools joins the pieces of a long header value (or URL)
@@ -32,15 +32,17 @@ start), so the loop always has descriptors left to accept and answer.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import resource
-from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, ClassVar, Final
 
+from prometheus_client import CollectorRegistry
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from runtime.metrics import MetricSet
 
 FD_RESERVE: Final = 96
 """File descriptors kept out of the connection limit: the listening socket, the broker
@@ -62,25 +64,33 @@ CLOSE_REASONS: Final = ("header_too_large", "header_timeout", "body_timeout", "e
 """Why a connection was closed or refused, as the ``reason`` label of each server's counter."""
 
 
-class OpenConnectionsGauge(Protocol):
-    """A gauge whose value is read from a function (``prometheus_client.Gauge`` is one)."""
+class ConnectionMetrics:
+    """Where a server counts the connections its guard closes, and shows how many are open.
 
-    def set_function(self, f: Callable[[], float]) -> None:
-        """Read the value from ``f`` at each scrape."""
-        ...
+    Two metrics, named after ``prefix``: ``<prefix>_connections_closed`` (a
+    counter by ``reason``, one of ``CLOSE_REASONS``) and ``<prefix>_open_connections``.
 
+    Args:
+        prefix: the server's metric prefix, e.g. ``spartakus_ingest``.
+        registry: the server's registry.
+        server: what the help text calls the server, e.g. ``the gateway``.
+    """
 
-class ConnectionMetrics(Protocol):
-    """Where a server counts the connections its guard closes, and shows how many are open."""
-
-    @property
-    def open_connections(self) -> OpenConnectionsGauge:
-        """The gauge of open connections."""
-        ...
+    def __init__(self, prefix: str, registry: CollectorRegistry, *, server: str) -> None:
+        metrics = MetricSet(prefix, registry)
+        self.connections_closed = metrics.counter(
+            "connections_closed",
+            f"Connections {server} closed or refused to stay within its limits, by reason: header_too_large "
+            "(431), header_timeout, body_timeout, evicted (closed to make room), refused (503 at the connection "
+            "limit), dropped (closed at once, too many waiting for their 503).",
+            ["reason"],
+        )
+        self._by_reason = {reason: self.connections_closed.labels(reason=reason) for reason in CLOSE_REASONS}
+        self.open_connections = metrics.gauge("open_connections", "HTTP connections open, within the connection limit.")
 
     def count_connections_closed(self, reason: str, count: int) -> None:
         """Count ``count`` connections closed or refused for ``reason`` (one of ``CLOSE_REASONS``)."""
-        ...
+        self._by_reason[reason].inc(count)
 
 
 log = logging.getLogger(__name__)
@@ -147,7 +157,7 @@ class ConnectionGuard:
         self.refusing: dict[GuardedHttpProtocol, None] = {}
         self._sweeper: asyncio.TimerHandle | None = None
         self._sweep_every = min(MAX_SWEEP_INTERVAL, limits.header_timeout / 4, limits.body_timeout / 4)
-        self._pending: Counter[str] = Counter()
+        self._pending: collections.Counter[str] = collections.Counter()
         self._logged_at = float("-inf")
         self.too_large = _error_response(
             431,

@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Final
 
-from runtime.logs import fields_record
+from runtime.logs import log_fields
 
 ACCESS_MESSAGE: Final = "request"
 ACCESS_FIELDS: Final = ("method", "path", "status", "duration_s")
@@ -72,4 +72,4 @@ class AccessLog:
         }
         if extra:
             fields.update(extra)
-        logger.handle(fields_record(self.name, logging.INFO, ACCESS_MESSAGE, fields))
+        log_fields(logger, logging.INFO, ACCESS_MESSAGE, fields)

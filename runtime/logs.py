@@ -6,8 +6,11 @@ put the fields in ``extra``::
     log.info("report sent", extra={"nodes": 12, "bytes": 4096, "outcome": "delivered"})
 
 A line written for every request (``runtime.http.AccessLog``) goes through
-``fields_record`` instead: a record whose fields come as one dict, built
-without ``LogRecord.__init__``'s work and formatted from a prefix made once.
+``log_fields`` instead: its fields come as one dict, formatted from a prefix
+made once. When the only handlers the line would reach are this module's own
+(the case after ``configure_logging``, with no filter added), it is formatted
+once and written to them without a ``LogRecord``; otherwise a record is built
+(``fields_record``, without ``LogRecord.__init__``'s work) and handled as any other.
 """
 
 from __future__ import annotations
@@ -88,7 +91,11 @@ class _Clock:
             # One tuple, replaced whole: a thread reading it sees an old pair or a new one, never half of each.
             cached = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
             self._cached = (second, cached)
-        return f"{cached}.{int((created - second) * 1000):03d}+00:00"
+        return cached + _MILLISECONDS[int((created - second) * 1000)]
+
+
+_MILLISECONDS: Final = tuple(f".{millisecond:03d}+00:00" for millisecond in range(1000))
+"""The end of a timestamp for each millisecond of a second, formatted once."""
 
 
 class JsonLineFormatter(logging.Formatter):
@@ -119,14 +126,18 @@ class JsonLineFormatter(logging.Formatter):
         return _ENCODER.encode(line)
 
     def _fields_line(self, record: logging.LogRecord, fields: dict[str, object]) -> str:
-        key = (record.name, record.levelno, record.msg)
+        return self.fields_line(record.name, record.levelno, record.msg, fields, record.created)
+
+    def fields_line(self, name: str, level: int, message: str, fields: dict[str, object], created: float) -> str:
+        """The line of a record of logger ``name`` with ``fields`` as its extra fields, made at ``created``."""
+        key = (name, level, message)
         prefix = self._prefixes.get(key)
         if prefix is None:
-            head = {"level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+            head = {"level": logging.getLevelName(level).lower(), "logger": name, "message": message}
             prefix = self._prefixes[key] = _ENCODER.encode(head)[1:-1]
         # The separators are the encoder's own (", " and ": "), so this line reads like every other.
         rest = _ENCODER.encode(fields)
-        time_text = self._clock.text(record.created)
+        time_text = self._clock.text(created)
         return f'{{"time": "{time_text}", {prefix}{", " + rest[1:] if len(rest) > 2 else "}"}'
 
 
@@ -147,6 +158,51 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]  # the stre
             raise
         except Exception:  # noqa: BLE001  # what logging.StreamHandler.emit does: logging never raises
             self.handleError(record)
+
+    def write_fields(self, name: str, level: int, message: str, fields: dict[str, object], created: float) -> None:
+        """What ``handle`` does with a ``fields_record``, without the record (see ``log_fields``)."""
+        formatter: JsonLineFormatter = self.formatter  # type: ignore[assignment]  # log_fields checked its type
+        line = formatter.fields_line(name, level, message, fields, created) + self.terminator
+        with self.lock:  # type: ignore[union-attr]  # a Handler's lock is made in its __init__
+            try:
+                self.stream.write(line)
+                if not getattr(self.stream, "line_buffering", False):
+                    self.stream.flush()
+            except RecursionError:
+                raise
+            except Exception:  # noqa: BLE001  # as in emit: logging never raises
+                self.handleError(fields_record(name, level, message, fields))
+
+
+def log_fields(logger: logging.Logger, level: int, message: str, fields: dict[str, object]) -> None:
+    """Log ``message`` with ``fields`` as its extra fields, in their order; the caller checked ``isEnabledFor``.
+
+    The ``fields`` keys must stay apart from the standard record attributes.
+    """
+    handlers = _line_handlers(logger, level)
+    if handlers is None:
+        logger.handle(fields_record(logger.name, level, message, fields))
+        return
+    created = time.time()
+    for handler in handlers:
+        handler.write_fields(logger.name, level, message, fields, created)
+
+
+def _line_handlers(logger: logging.Logger, level: int) -> list[_LineHandler] | None:
+    """The handlers a record of ``logger`` at ``level`` reaches, if each is a plain ``_LineHandler``; else None."""
+    if logger.filters or logger.disabled:
+        return None
+    found: list[_LineHandler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level < handler.level:
+                continue
+            if type(handler) is not _LineHandler or handler.filters or type(handler.formatter) is not JsonLineFormatter:
+                return None
+            found.append(handler)
+        current = current.parent if current.propagate else None
+    return found or None  # none: logging's last resort handles the record
 
 
 def configure_logging(level: str | int = "INFO", stream: TextIO | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -53,19 +53,30 @@ class ConfigError(Exception):
     """A configuration problem the operator must fix; reported in one line."""
 
 
-def load_settings(cls: type[SettingsT], argv: Sequence[str] | None) -> SettingsT:
+def load_settings(
+    cls: type[SettingsT], argv: Sequence[str] | None, *, checks: Mapping[str, Callable[[str], object]] | None = None
+) -> SettingsT:
     """Build ``cls`` from ``argv`` (default ``sys.argv[1:]``) and ``SPARTAKUS_*`` variables.
+
+    ``checks`` maps a field to a check of a client's own (e.g. that pika can use ``amqp_url``), run on the
+    built settings: a ``ValueError`` it raises is that flag's error, as a validator's would be.
 
     Raises:
         ConfigError: when a value is missing or invalid, with a one-line explanation.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        return CliApp.run(cls, cli_args=args)
+        settings = CliApp.run(cls, cli_args=args)
     except ValidationError as e:
         raise ConfigError("; ".join(_describe(err["loc"], err["msg"]) for err in e.errors())) from e
     except SettingsError as e:
         raise ConfigError(str(e)) from e
+    for name, check in (checks or {}).items():
+        try:
+            check(getattr(settings, name))
+        except ValueError as e:
+            raise ConfigError(_describe((name,), str(e))) from e
+    return settings
 
 
 def _describe(loc: tuple[int | str, ...], message: str) -> str:

@@ -22,8 +22,8 @@ each other. A process that dies loses its locks with it.
 life) keeps a second writer process off the file, as DuckDB's own lock did when
 the writer held the file all the time.
 
-This module uses only the standard library and tenacity; each side wraps its own
-DuckDB calls.
+This module uses only the standard library and tenacity; ``runtime.duckdb_file``
+opens the file through the gate for every side.
 """
 
 from __future__ import annotations

@@ -22,12 +22,10 @@ MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 GZIP_ABOVE: Final = 16 * 1024
 """Bodies larger than this are compressed.
 
-Measured here (confirmed publishes into a quorum queue, 256 in flight, level
-1 compression), per message: a 1.7 KB report costs 16 µs to compress and
-its plain publish about 170 µs, too little to matter either way, so small
-reports stay plain and readable; at 16 KB compressing costs 23 µs and saves
-some 85 µs of publishing; at 62 KB it costs 86 µs and saves 480 µs; at
-1 MB, 7 ms against 77 ms. A 50 MB report compresses 25-fold, to 2 MB.
+Below it, compressing a body and publishing it plain cost about the same, so
+small reports stay plain and readable; above it, compressing costs less than
+the publishing it saves (the measurements are in the README's "Ingest
+gateway" section).
 """
 MAX_DECODED_BYTES: Final = 256 * 1024 * 1024
 """Most bytes a consumer inflates from one message; more is a broken message, not a report."""

@@ -30,6 +30,7 @@ from runtime.settings import (
     settings_config,
     split_amqp_urls,
 )
+from runtime.stores import StoreURL, parse_database
 from spartakus.own_broker import OwnBroker, OwnBrokerError, local_target, start_own_broker
 
 PROG: Final = "python -m spartakus.run"
@@ -72,9 +73,14 @@ class RunSettings(BaseSettings):
     @model_validator(mode="after")
     def _one_writer_per_duckdb_file(self) -> Self:
         self.database = self.database or f"duckdb:///{self.data_dir / 'spartakus.duckdb'}"
-        if self.database.startswith("duckdb:") and self.writers > 1:
+        if store_of(self).kind == "duckdb" and self.writers > 1:
             raise ValueError("DuckDB allows a single writer process per file: use --writers=1, or a bigquery:// store")
         return self
+
+
+def store_of(settings: RunSettings) -> StoreURL:
+    """The store ``--database`` names (checked as the writer checks it)."""
+    return parse_database(settings.database)
 
 
 class BrokerUnreachableError(Exception):
@@ -134,7 +140,7 @@ class Child:
 
 def has_dashboard(settings: RunSettings) -> bool:
     """Whether the store is one the dashboard reads (not ``stdout``)."""
-    return settings.database.startswith(("duckdb:", "bigquery:"))
+    return store_of(settings).kind != "stdout"
 
 
 def start_children(settings: RunSettings, *, command: Sequence[str] = COMPONENTS) -> list[Child]:
@@ -198,8 +204,8 @@ def supervise(children: list[Child], *, settings: RunSettings, stop: threading.E
     """Wait until ready, say how to use the collector, run until ``stop`` is set or a child dies, then stop all."""
     failure = wait_ready(children, timeout=settings.ready_timeout, stop=stop, out=out)
     if failure is None:
-        path = settings.database.removeprefix("duckdb:///")
-        duckdb = DUCKDB_CLI.format(path=path) if settings.database.startswith("duckdb:///") else ""
+        store = store_of(settings)
+        duckdb = DUCKDB_CLI.format(path=store.path) if store.kind == "duckdb" else ""
         dashboard = DASHBOARD.format(port=settings.dashboard_port) if has_dashboard(settings) else ""
         steps = NEXT_STEPS.format(port=settings.port, database=settings.database, extra=duckdb + dashboard)
         print(steps, file=out, flush=True)

@@ -18,9 +18,7 @@ from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
 from volunteer.flags import normalise_flags
 from volunteer.report import volunteer_version
-from volunteer.settings import VolunteerSettings
-
-PROG: Final = "spartakus volunteer"
+from volunteer.settings import PROG, VolunteerSettings
 
 DATABASE_EXAMPLES: Final = ("https://spartakus.k8s.io", "http://spartakus-ingest.spartakus.svc", "stdout")
 
@@ -48,6 +46,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(settings: VolunteerSettings, *, stop: threading.Event | None = None) -> int:
     """Build the volunteer from ``settings`` and run it until it is done or stopped; returns the exit code."""
     # Deferred so that --help, --version and configuration errors answer without loading the Kubernetes client.
-    from volunteer.app import run as run_app  # noqa: PLC0415  # see the comment above
+    from volunteer import start  # noqa: PLC0415  # see the comment above
 
-    return run_app(settings, stop=stop)
+    return start.run(settings, stop=stop)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from typing import Final, Protocol
 
+from runtime.retry import RetryPolicy
 from schema.signature import ClusterKey
 from volunteer import retry
 from volunteer.errors import StartupError, StoppedError, UnauthorizedError, VolunteerError
@@ -55,7 +56,7 @@ def resolve_cluster_id(
     *,
     deadline: float,
     stop: threading.Event,
-    policy: retry.RetryPolicy | None = None,
+    policy: RetryPolicy = retry.DEFAULT_POLICY,
 ) -> str:
     """The derived cluster id (see ``resolve_cluster_key``)."""
     return resolve_cluster_key(reader, deadline=deadline, stop=stop, policy=policy).cluster_id
@@ -66,7 +67,7 @@ def resolve_cluster_key(
     *,
     deadline: float,
     stop: threading.Event,
-    policy: retry.RetryPolicy | None = None,
+    policy: RetryPolicy = retry.DEFAULT_POLICY,
 ) -> ClusterKey:
     """The cluster's signing key, reading the kube-system namespace with retries until ``deadline`` (monotonic).
 
@@ -80,7 +81,7 @@ def resolve_cluster_key(
             what=f"reading the {NAMESPACE} namespace",
             deadline=deadline,
             stop=stop,
-            policy=policy or retry.RetryPolicy(),
+            policy=policy,
         )
     except StoppedError:
         raise

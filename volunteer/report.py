@@ -21,6 +21,7 @@ from typing import Any, Final
 from pydantic import TypeAdapter
 
 from schema.report import UNKNOWN_VERSION, Extension, Node, Report
+from schema.splice import Value, array_items, array_pieces, close_with
 from volunteer.errors import StoppedError
 from volunteer.nodes import compact_node
 from volunteer.ports import ClusterReader
@@ -52,8 +53,7 @@ class BuiltReport:
 def encode_nodes(items: Sequence[Mapping[str, Any]]) -> tuple[bytes, int]:
     """One page of raw Node objects as the comma-separated JSON of their compact nodes, and how many there were."""
     nodes = _NODES.validate_python([compact_node(item) for item in items if isinstance(item, Mapping)])
-    encoded = _NODES.dump_json(nodes, by_alias=True, exclude_none=True)
-    return encoded[1:-1], len(nodes)  # without the list's brackets
+    return array_items(_NODES.dump_json(nodes, by_alias=True, exclude_none=True)), len(nodes)
 
 
 def _read_nodes(cluster: ClusterReader, stop: threading.Event | None) -> tuple[list[bytes], int]:
@@ -72,20 +72,12 @@ def _read_nodes(cluster: ClusterReader, stop: threading.Event | None) -> tuple[l
 
 def _assemble(envelope: Report, fragments: list[bytes], extensions: Sequence[Extension]) -> bytes:
     head = envelope.model_dump_json(by_alias=True, exclude_none=True, exclude=set(_ENVELOPE_EXCLUDE)).encode()
-    parts: list[bytes] = [head[:-1]]  # without its closing brace
+    members: list[tuple[str, Value]] = []
     if fragments:
-        # One flat join: the body is copied once, not once per level of joining.
-        parts.append(b',"nodes":[')
-        parts.append(fragments[0])
-        for fragment in fragments[1:]:
-            parts.append(b",")
-            parts.append(fragment)
-        parts.append(b"]")
+        members.append(("nodes", array_pieces(fragments)))  # joined once with the rest: the body is copied once
     if extensions:
-        parts.append(b',"extensions":')
-        parts.append(_EXTENSIONS.dump_json(list(extensions)))
-    parts.append(b"}")
-    return b"".join(parts)
+        members.append(("extensions", _EXTENSIONS.dump_json(list(extensions))))
+    return close_with(head, members)
 
 
 def build_report(

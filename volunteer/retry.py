@@ -1,4 +1,4 @@
-"""The volunteer's one retry policy (tenacity): exponential backoff with jitter, within a deadline.
+"""The volunteer's retry loop (tenacity): ``runtime.retry.RetryPolicy``'s backoff, within a deadline.
 
 Transient errors (connection problems, timeouts, 429 and 5xx) are retried;
 anything else is not. A ``Retry-After`` the other side sent is a floor for the
@@ -17,15 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Final, TypeVar
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential, wait_random
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
+from runtime.retry import RetryPolicy
 from volunteer.errors import StoppedError, TransientError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+DEFAULT_POLICY: Final = RetryPolicy(first_wait=1.0, max_wait=300.0, jitter=1.0)
+"""1 s, doubling up to five minutes, each wait plus up to 1 s at random so a fleet does not retry in step."""
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -42,19 +46,6 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How the waits between attempts grow.
-
-    Attributes:
-        first_wait: seconds before the first retry; also the size of the random jitter added to each wait.
-        max_wait: the longest wait between two attempts, before jitter and before any ``Retry-After``.
-    """
-
-    first_wait: float = 1.0
-    max_wait: float = 300.0
 
 
 @dataclass
@@ -76,7 +67,7 @@ class _Deadline:
 
 
 def _waiter(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
-    backoff = wait_exponential(multiplier=policy.first_wait, max=policy.max_wait) + wait_random(0, policy.first_wait)
+    backoff = policy.waits()
 
     def wait(retry_state: RetryCallState) -> float:
         delay: float = backoff(retry_state)

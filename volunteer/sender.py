@@ -23,7 +23,10 @@ import urllib3
 
 from schema.signature import HEADER, ClusterKey
 from volunteer.errors import PermanentError, RejectedError, TransientSendError
+from volunteer.ports import ReportSender
+from volunteer.report import volunteer_version
 from volunteer.retry import parse_retry_after
+from volunteer.settings import STDOUT, VolunteerSettings
 
 API_PATH: Final = "/api/v1"
 ERROR_BODY_LIMIT: Final = 2048
@@ -107,7 +110,7 @@ class StdoutSender:
     A signed report's ``X-Spartakus-Signature: ...`` header line comes first, as it would be sent.
     """
 
-    description = "stdout"
+    description = STDOUT
 
     def __init__(self, stream: BinaryIO | None = None, *, signer: ClusterKey | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout.buffer
@@ -127,3 +130,21 @@ class StdoutSender:
 
     def close(self) -> None:
         """Nothing to close; stdout stays open."""
+
+
+def destination_of(settings: VolunteerSettings) -> str:
+    """Where ``open_sender(settings)`` sends reports, for the log: the URL reports are POSTed to, or ``stdout``."""
+    return STDOUT if settings.database == STDOUT else collector_url(settings.database)
+
+
+def open_sender(settings: VolunteerSettings, *, signer: ClusterKey | None = None) -> ReportSender:
+    """The sender for ``--database``: HTTP to a collector, or stdout; ``signer`` signs each report."""
+    if settings.database == STDOUT:
+        return StdoutSender(signer=signer)
+    return HttpSender(
+        settings.database,
+        timeout=settings.timeout.total_seconds(),
+        compress=settings.gzip,
+        user_agent=f"spartakus-volunteer/{volunteer_version()}",
+        signer=signer,
+    )

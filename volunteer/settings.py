@@ -1,26 +1,42 @@
-"""Volunteer settings: the original Spartakus volunteer's flags, plus ``--kubeconfig`` and a few of our own."""
+"""Volunteer settings: the original Spartakus volunteer's flags, plus ``--kubeconfig`` and a few of our own.
+
+``spartakus volunteer`` builds them once. A periodic volunteer's report
+processes get them as data (``to_handover``, carried by
+``volunteer.periodic.Handover``) and validate them back
+(``from_handover``), so a new flag is a new field here and nothing more.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, Final
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings
 
-from runtime.settings import GoDuration, settings_config
+from runtime.settings import ConfigError, GoDuration, settings_config
 from schema.report import CLUSTER_ID_MAX
-from volunteer.plan import STDOUT
 
-DEFAULT_DATABASE = "https://spartakus.k8s.io"
+PROG: Final = "spartakus volunteer"
+DEFAULT_DATABASE: Final = "https://spartakus.k8s.io"
+STDOUT: Final = "stdout"
+"""The ``--database`` value that prints reports instead of sending them."""
+
+# Whether validation looks at the machine (that --extensions exists): at start, yes; when a report process takes the
+# settings over, no, because a file that went away since is the report's to log, not a reason to refuse the report.
+_AT_START: ContextVar[bool] = ContextVar("_AT_START", default=True)
 
 
 class VolunteerSettings(BaseSettings):
     """Send anonymous usage reports of this cluster. Every flag also reads SPARTAKUS_<FLAG>."""
 
     # An unknown or malformed flag becomes a one-line ConfigError instead of argparse's usage dump.
-    model_config = {**settings_config("spartakus volunteer"), "cli_exit_on_error": False}
+    # Durations travel to report processes as seconds, which GoDuration reads back.
+    model_config = {**settings_config(PROG), "cli_exit_on_error": False, "ser_json_timedelta": "float"}
 
     cluster_id: str = Field(
         min_length=1,
@@ -97,7 +113,7 @@ class VolunteerSettings(BaseSettings):
     @field_validator("extensions")
     @classmethod
     def _extensions(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.exists():
+        if value is not None and _AT_START.get() and not value.exists():
             raise ValueError(f"{str(value)!r} does not exist")
         return value
 
@@ -114,3 +130,23 @@ class VolunteerSettings(BaseSettings):
         if self.one_shot:
             return 120.0
         return 0.9 * self.period.total_seconds()
+
+    def to_handover(self) -> dict[str, Any]:
+        """These settings as JSON data, for ``from_handover`` in another process."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_handover(cls, data: Mapping[str, Any]) -> VolunteerSettings:
+        """The settings that ``to_handover`` gave, validated again; what start-up checked on the machine is not.
+
+        Raises:
+            ConfigError: ``data`` is not such settings.
+        """
+        at_start = _AT_START.set(False)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"not volunteer settings: {problems}") from e
+        finally:
+            _AT_START.reset(at_start)

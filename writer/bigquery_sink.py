@@ -1,4 +1,6 @@
-"""The BigQuery sink, through the official client: the only module of the writer that imports ``google``.
+"""The BigQuery sink through the official client: the writer's only importer of ``google.cloud.bigquery``.
+
+The client itself is made by ``runtime.bigquery_client``, as the dashboard's.
 
 Rows go in with ``insert_rows_json``, in requests that stay under BigQuery's
 10,485,760-byte limit as the client encodes them, ``row_ids`` set to the
@@ -25,18 +27,17 @@ from typing import Any, Final, TypeVar
 
 import requests.exceptions
 from google.api_core import exceptions as google_errors
-from google.api_core.client_options import ClientOptions
 from google.api_core.retry import Retry
-from google.auth.credentials import AnonymousCredentials
 from google.auth.exceptions import GoogleAuthError, TransportError
 from google.cloud import bigquery
 
+from runtime.bigquery_client import bigquery_client
 from schema import figures
 from schema.bigquery import load_table_schema
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.retention import apply_retention, expiration_ms
 from writer.rows import REQUEST_ENVELOPE_BYTES, REQUEST_LIMIT_BYTES, Row
-from writer.sinks import WriteResult
+from writer.sink import WriteResult
 
 T = TypeVar("T")
 
@@ -146,20 +147,6 @@ def classify_insert_errors(errors: Iterable[Mapping[str, Any]]) -> InsertErrors:
     return result
 
 
-def _client(project: str, emulator_host: str | None) -> bigquery.Client:
-    try:
-        if emulator_host:
-            endpoint = emulator_host if "://" in emulator_host else f"http://{emulator_host}"
-            return bigquery.Client(
-                project=project,
-                credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                client_options=ClientOptions(api_endpoint=endpoint),
-            )
-        return bigquery.Client(project=project)
-    except (GoogleAuthError, google_errors.GoogleAPIError) as e:
-        raise SinkConfigError(f"cannot create a BigQuery client for project {project}: {e}") from e
-
-
 class BigQuerySink:
     """Streams rows into ``project.dataset.table`` with ``insert_rows_json``."""
 
@@ -185,7 +172,7 @@ class BigQuerySink:
         self.table_id = table
         self.dataset_id = f"{project}.{dataset}"
         self.view_id = f"{table}{DEDUP_SUFFIX}"
-        self._client = client or _client(project, emulator_host)
+        self._client = client or bigquery_client(project, emulator_host, error=SinkConfigError)
         self._schema = [bigquery.SchemaField.from_api_repr(f) for f in load_table_schema()]
         self._ready = False
 
@@ -334,7 +321,7 @@ def forget_cluster(table: str, cluster_id: str, *, emulator_host: str | None = N
         SinkConfigError: the table cannot be read or changed, with the reason.
     """
     project = table.partition(".")[0]
-    client = _client(project, emulator_host)
+    client = bigquery_client(project, emulator_host, error=SinkConfigError)
     config = bigquery.QueryJobConfig(
         query_parameters=[bigquery.ScalarQueryParameter("cluster_id", "STRING", cluster_id)]
     )

@@ -41,7 +41,7 @@ from writer.bigquery_sink import BigQuerySink, RequestTooLargeError, TableMissin
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.proto_rows import RowEncoder, RowEncodingError
 from writer.rows import Row
-from writer.sinks import WriteResult
+from writer.sink import WriteResult
 
 log = logging.getLogger(__name__)
 

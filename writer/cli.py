@@ -1,4 +1,13 @@
-"""``spartakus writer`` and ``spartakus dlq``: settings are built here, once, and passed down."""
+"""The writer's AMQP commands; settings are built here, once, and passed down.
+
+- ``spartakus writer`` (``main``): consume reports (``writer.service``) and write them to the sink ``--database``
+  names (``writer.sink_factory``);
+- ``spartakus dlq list|replay`` (``dlq_main``): the dead-lettered reports (``writer.dlq``);
+- ``spartakus queues check|migrate`` (``queues_main``): the queues' arguments (``writer.queues``).
+
+The writer's store commands have modules of their own: ``spartakus reports`` (``writer.reports``) and
+``spartakus forget`` (``writer.forget``).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +21,15 @@ from types import FrameType
 
 from runtime.logs import configure_logging
 from runtime.settings import ConfigError, exit_config_error, load_settings
+from runtime.stores import parse_database
 from writer import dlq, queues
-from writer.consumer import check_url
+from writer.amqp.connection import check_url
 from writer.errors import BrokerError, SinkConfigError, WriterError
 from writer.metrics import WriterMetrics
-from writer.service import Writer
+from writer.service import QueueWriter
 from writer.settings import DlqSettings, QueuesSettings, WriterSettings
-from writer.sinks import Sink, open_sink
+from writer.sink import Sink
+from writer.sink_factory import open_sink
 
 PROG = "spartakus writer"
 DLQ_PROG = "spartakus dlq"
@@ -44,7 +55,7 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
         SinkConfigError: the store cannot be opened, or the metrics port cannot be served.
     """
     sink = open_sink(
-        settings.database,
+        parse_database(settings.database),  # checked by the settings already
         emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
         retention=settings.retention,
         duckdb_memory_limit=settings.duckdb_memory_limit,
@@ -61,7 +72,7 @@ def _open_store(settings: WriterSettings) -> tuple[Sink, WriterMetrics]:
     return sink, metrics
 
 
-def _run(writer: Writer, stop: threading.Event) -> int:
+def _run(writer: QueueWriter, stop: threading.Event) -> int:
     try:
         writer.run(stop)
     except BrokerError as e:
@@ -81,12 +92,9 @@ def _run(writer: Writer, stop: threading.Event) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a writer until SIGTERM or SIGINT; returns the process exit code."""
     try:
-        settings = load_settings(WriterSettings, argv)
-        check_url(settings.amqp_url)
+        settings = load_settings(WriterSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    except ValueError as e:
-        return exit_config_error(PROG, ConfigError(f"--amqp-url: {e}"))
     configure_logging(settings.log_level.upper())
     # Files the writer creates (the DuckDB file, its write-ahead log and lock files) hold every cluster id.
     os.umask(0o077)
@@ -97,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     stop = threading.Event()
     _stop_on_signals(stop)
-    writer = Writer(
+    writer = QueueWriter(
         amqp_url=settings.amqp_url,
         queue_name=settings.queue,
         sink=sink,
@@ -120,12 +128,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def dlq_main(argv: Sequence[str] | None = None) -> int:
     """List or replay dead-lettered reports; returns the process exit code."""
     try:
-        settings = load_settings(DlqSettings, argv)
-        check_url(settings.amqp_url)
+        settings = load_settings(DlqSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(DLQ_PROG, e)
-    except ValueError as e:
-        return exit_config_error(DLQ_PROG, ConfigError(f"--amqp-url: {e}"))
     try:
         if settings.action == "list":
             return dlq.list_dead(
@@ -140,7 +145,7 @@ def dlq_main(argv: Sequence[str] | None = None) -> int:
 def queues_main(argv: Sequence[str] | None = None) -> int:
     """Check or migrate the queues' arguments; returns the process exit code."""
     try:
-        settings = load_settings(QueuesSettings, argv)
+        settings = load_settings(QueuesSettings, argv, checks={"amqp_url": check_url})
     except ConfigError as e:
         return exit_config_error(QUEUES_PROG, e)
     action = queues.check if settings.action == "check" else queues.migrate

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from schema.message import MessageEncodingError, decode_body
 from schema.topology import RECEIVED_AT_HEADER, dead_letter_queue_name
-from writer.consumer import DeadMessage, browse_dead, replay_dead
+from writer.amqp.dead import DeadMessage, browse_dead, replay_dead
 
 
 def _text(value: object) -> str | None:

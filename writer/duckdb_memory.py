@@ -6,7 +6,7 @@ that received the new rows, and with large free-text values one row group
 holds hundreds of megabytes, all pinned at once (measured: 455 MiB for a
 row group of 200 MB of 100 KB strings). The working limit therefore derives
 from the container's limit, and a checkpoint that fails under it is retried
-with up to ``ceiling`` (``writer.duckdb_sink``).
+with up to ``ceiling`` (``writer.duckdb_connection``).
 """
 
 from __future__ import annotations

@@ -11,17 +11,15 @@ second writer process on the same file still fails at start with
 
 A batch is a series of ``INSERT`` statements of the table rows as JSON lines
 (``writer.duckdb_sql``), each committed on its own and in the write-ahead log
-when it returns. Closing the file checkpoints it.
+when it returns. Closing the file checkpoints it; a checkpoint that runs out
+of memory is recovered from by the connection (``writer.duckdb_connection``).
+A statement that runs out of memory itself is split in halves. Retention
+deletes rows in steps of ``EXPIRE_STEP_ROWS`` every ``MAINTAIN_EVERY``
+seconds, between batches, when the connection also retries a checkpoint that
+failed for good.
 
-**Memory** (``writer.duckdb_memory``): a checkpoint rewrites the whole row
-group that received new rows, so with large free-text values it can need more
-than DuckDB's limit, and then fails after the commit, leaving the database
-unusable until reopened. The sink reopens the file with more memory (doubling
-up to the ceiling), checkpoints, and goes on with the next statement; past the
-ceiling it writes on into the write-ahead log without automatic checkpoints,
-says so once at error level, and retries every ``MAINTAIN_EVERY`` seconds. A
-statement that runs out of memory itself is split in halves. Retention deletes
-rows in steps of ``EXPIRE_STEP_ROWS`` on the same schedule, between batches.
+``latest_reports`` and ``forget_cluster`` are the commands' reads and deletes
+(``spartakus reports``, ``spartakus forget``), through the same gate.
 """
 
 from __future__ import annotations
@@ -34,22 +32,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import duckdb
-
-from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, gate, poll, protect_store, reader_waiting
+from runtime.duckdb_file import DuckDbFile, DuckDbFileError, DuckDbStatementError
+from runtime.storelock import StoreBusyError, WriterLock, WriterRunningError, reader_waiting
 from schema.bigquery import FieldSchema, load_table_schema
 from writer import duckdb_sql as sql
+from writer.duckdb_connection import DuckDbConnection
 from writer.duckdb_memory import DEFAULT_MEMORY, MEMORY_FIX, DuckDbMemory
 from writer.errors import PermanentSinkError, SinkConfigError, StoreLockedError, TransientSinkError
 from writer.rows import Row
-from writer.sinks import WriteResult
+from writer.sink import WriteResult
 
 TABLE: Final = sql.TABLE
 DEDUP_VIEW: Final = sql.DEDUP_VIEW
 RELEASE_AFTER_IDLE: Final = 0.2
 """Seconds without a batch after which the writer closes the file, so that any reader may open it."""
-OPEN_TIMEOUT: Final = 10.0
-"""Seconds the writer waits for readers to close the file before the batch counts as a transient failure."""
 READ_OPEN_TIMEOUT: Final = 30.0
 """Seconds a reader waits for the writer to let go of the file."""
 MAINTAIN_EVERY: Final = 60.0
@@ -58,59 +54,8 @@ EXPIRE_STEP_ROWS: Final = 2000
 """Rows deleted per statement by retention: a step takes milliseconds, so batches barely wait."""
 EXPIRE_STEPS: Final = 100
 """Steps per round at most; the rest waits for the next round."""
-_NO_AUTOCHECKPOINT: Final = ("SET checkpoint_threshold = '1000TB'", "PRAGMA disable_checkpoint_on_shutdown")
 
 log = logging.getLogger(__name__)
-
-
-def _connect(path: str, *, read_only: bool, memory_limit: int | None) -> duckdb.DuckDBPyConnection | None:
-    """A connection to ``path``, or None while another process has the file open."""
-    # The limit is set at connect, so that replaying a write-ahead log is bounded too.
-    config: dict[str, str | bool | int | float | list[str]] = (
-        {"memory_limit": f"{memory_limit}B"} if memory_limit else {}
-    )
-    try:
-        return duckdb.connect(path, read_only=read_only, config=config)
-    except duckdb.IOException as e:
-        if "lock" in str(e).lower():
-            return None
-        raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
-    except duckdb.Error as e:
-        raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
-
-
-def open_when_free(
-    path: str, *, read_only: bool, timeout: float, memory_limit: int | None = None
-) -> duckdb.DuckDBPyConnection:
-    """Open ``path`` through the gate, waiting up to ``timeout`` for the processes that have it to close it.
-
-    Raises:
-        StoreBusyError: the file (or its gate) stayed taken.
-        SinkConfigError: the file cannot be opened at all.
-    """
-    if read_only and not os.path.exists(path):
-        raise SinkConfigError(f"cannot open DuckDB file {path}: it does not exist")
-    with gate(path, timeout=timeout, create=not read_only):
-        return poll(
-            lambda: _connect(path, read_only=read_only, memory_limit=memory_limit),
-            timeout=timeout,
-            what=f"DuckDB file {path}",
-        )
-
-
-def _short_of_memory(error: duckdb.Error) -> bool:
-    """Whether ``error`` is a checkpoint or a commit that ran out of memory (either leaves the file as it was)."""
-    text = str(error).lower()
-    return (
-        isinstance(error, duckdb.OutOfMemoryException)
-        or "checkpoint" in text
-        or "failed to pin block" in text
-        or "out of memory" in text
-    )
-
-
-def _committed(error: duckdb.Error) -> bool:
-    return "COMMIT succeeded" in str(error)
 
 
 class DuckDbSink:
@@ -136,14 +81,11 @@ class DuckDbSink:
         """
         self.path = path
         self._release_after_idle = release_after_idle
-        self._memory = memory
         self._retention = retention
         self._lock = threading.Lock()
         """Held while the connection is used, opened or closed: the sink thread and the timers share it."""
-        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._connection = DuckDbConnection(path, memory)
         self._timer: threading.Timer | None = None
-        self._degraded = False
-        """A checkpoint failed even with the ceiling: write on into the WAL, without automatic checkpoints."""
         self._closed = threading.Event()
         try:
             self._writer_lock = WriterLock(path)
@@ -159,7 +101,7 @@ class DuckDbSink:
             with self._lock:
                 self._migrate(columns)
                 self._after_work()
-        except (SinkConfigError, TransientSinkError, duckdb.Error) as e:
+        except (SinkConfigError, TransientSinkError, DuckDbStatementError) as e:
             self.close()
             if isinstance(e, SinkConfigError):
                 raise
@@ -171,87 +113,17 @@ class DuckDbSink:
         self._maintainer.start()
 
     def _migrate(self, columns: Sequence[FieldSchema]) -> None:
-        self._execute(sql.create_table_sql(columns))
-        existing = {row[0] for row in self._execute(f"DESCRIBE {TABLE}")}
+        execute = self._connection.execute
+        execute(sql.create_table_sql(columns))
+        existing = {row[0] for row in execute(f"DESCRIBE {TABLE}")}
         for column in columns:
             # Newer columns are NULLABLE by contract, so an older file gains them with NULLs.
             if column["name"] not in existing and column["mode"] != "REQUIRED":
-                self._execute(
+                execute(
                     f"ALTER TABLE {TABLE} ADD COLUMN IF NOT EXISTS {sql.quote(column['name'])} "
                     f"{sql.column_type(column)}"
                 )
-        self._execute(sql.DEDUP_SQL)
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        """The open connection, opening the file first if the sink had let go of it (with ``_lock`` held)."""
-        if self._connection is None:
-            try:
-                connection = open_when_free(
-                    self.path, read_only=False, timeout=OPEN_TIMEOUT, memory_limit=self._memory.limit
-                )
-            except StoreBusyError as e:
-                raise TransientSinkError(f"DuckDB file {self.path} is busy with readers: {e}") from e
-            for statement in _NO_AUTOCHECKPOINT if self._degraded else ():
-                connection.execute(statement)
-            protect_store(self.path)
-            self._connection = connection
-        return self._connection
-
-    def _execute(self, statement: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
-        """Run one statement and fetch its rows (``_lock`` held).
-
-        A checkpoint or a commit that runs out of memory leads to recovery (a checkpoint with more memory),
-        then the statement runs once more, unless it had committed already (then there are no rows).
-        """
-        try:
-            return self._open().execute(statement, list(parameters)).fetchall()
-        except duckdb.Error as e:
-            if not _short_of_memory(e):
-                raise
-            self._recover(e)
-            if _committed(e):
-                return []
-            return self._open().execute(statement, list(parameters)).fetchall()
-
-    def _recover(self, error: duckdb.Error) -> None:
-        """Checkpoint the file with more memory after ``error``, or write on without checkpoints (``_lock`` held)."""
-        self._drop()
-        log.warning(
-            "DuckDB could not checkpoint within its memory limit; checkpointing with more memory",
-            extra={"file": self.path, "memory_limit": self._memory.limit, "error": str(error).splitlines()[0]},
-        )
-        if self._checkpoint_with_more_memory():
-            return
-        if not self._degraded:
-            self._degraded = True
-            log.error(
-                "DuckDB cannot checkpoint its file even with more memory: writing on into its write-ahead log, "
-                "which grows until a checkpoint succeeds (retried every minute)",
-                extra={"file": self.path, "memory_ceiling": self._memory.ceiling, "fix": MEMORY_FIX},
-            )
-
-    def _checkpoint_with_more_memory(self) -> bool:
-        """Open the file with twice the limit, then twice that, up to the ceiling, until a CHECKPOINT succeeds."""
-        limit = self._memory.limit
-        while limit < self._memory.ceiling:
-            limit = min(2 * limit, self._memory.ceiling)
-            try:
-                connection = open_when_free(self.path, read_only=False, timeout=OPEN_TIMEOUT, memory_limit=limit)
-            except StoreBusyError as e:
-                raise TransientSinkError(f"DuckDB file {self.path} is busy with readers: {e}") from e
-            try:
-                connection.execute("CHECKPOINT")
-            except duckdb.Error as e:
-                log.warning("checkpoint failed again", extra={"memory_limit": limit, "error": str(e).splitlines()[0]})
-                continue
-            finally:
-                connection.close()
-            if self._degraded:
-                log.warning("DuckDB checkpointed its file again; automatic checkpoints are back on")
-            self._degraded = False
-            log.info("DuckDB checkpointed with more memory", extra={"file": self.path, "memory_limit": limit})
-            return True
-        return False
+        execute(sql.DEDUP_SQL)
 
     def _after_work(self) -> None:
         """Let go of the file now if a reader waits, else once the sink has been idle a while (``_lock`` held)."""
@@ -276,19 +148,12 @@ class DuckDbSink:
     def _release(self) -> None:
         """Close the connection, which checkpoints the file and lets readers in (``_lock`` held)."""
         self._timer = None
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            connection.close()
+        self._connection.release()
 
     def _drop(self) -> None:
-        """Close a connection DuckDB has invalidated; it fails to checkpoint, which is why it is dropped."""
+        """Close a connection DuckDB has invalidated (``_lock`` held)."""
         self._timer = None
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            try:
-                connection.close()
-            except duckdb.Error:
-                log.debug("closing an invalidated DuckDB connection failed", exc_info=True)
+        self._connection.drop()
 
     def write(self, rows: Sequence[Row]) -> WriteResult:
         """Insert ``rows``, in statements of about ``STATEMENT_BYTES`` each.
@@ -307,11 +172,11 @@ class DuckDbSink:
                 # half-way is written again whole, and the dedup view hides the rows written twice.
                 for document in sql.documents(rows):
                     self._insert(document)
-            except (duckdb.ConstraintException, duckdb.ConversionException, duckdb.InvalidInputException) as e:
-                raise PermanentSinkError(f"DuckDB refused the rows: {e}") from e
-            except duckdb.Error as e:
+            except DuckDbStatementError as e:
+                if e.refused:
+                    raise PermanentSinkError(f"DuckDB refused the rows: {e}") from e
                 self._drop()  # the next attempt opens the file afresh
-                fix = MEMORY_FIX if _short_of_memory(e) else ""
+                fix = MEMORY_FIX if e.short_of_memory else ""
                 raise TransientSinkError(f"DuckDB write failed: {e}", fix=fix) from e
             finally:
                 self._after_work()
@@ -319,9 +184,9 @@ class DuckDbSink:
 
     def _insert(self, document: str) -> None:
         try:
-            self._execute(self._insert_sql, [document])
-        except duckdb.Error as e:
-            if not _short_of_memory(e):
+            self._connection.execute(self._insert_sql, [document])
+        except DuckDbStatementError as e:
+            if not e.short_of_memory:
                 raise
             parts = sql.halves(document)
             if len(parts) == 1:
@@ -339,12 +204,12 @@ class DuckDbSink:
 
     def maintain(self) -> int:
         """Retry a checkpoint that failed for good, and delete rows past the retention; returns rows deleted."""
-        if self._degraded:
+        if self._connection.degraded:
             with self._lock:
                 self._cancel_release()
                 try:
                     self._drop()
-                    self._checkpoint_with_more_memory()
+                    self._connection.checkpoint_with_more_memory()
                 finally:
                     self._after_work()
         if self._retention is None:
@@ -355,7 +220,7 @@ class DuckDbSink:
             with self._lock:  # taken per step: a batch waits for one step at most
                 self._cancel_release()
                 try:
-                    result = self._execute(sql.EXPIRE_STEP_SQL, [cutoff, EXPIRE_STEP_ROWS])
+                    result = self._connection.execute(sql.EXPIRE_STEP_SQL, [cutoff, EXPIRE_STEP_ROWS])
                 finally:
                     self._after_work()
             step = result[0][0] if result else 0
@@ -371,7 +236,7 @@ class DuckDbSink:
         with self._lock:
             self._cancel_release()
             try:
-                return self._execute(statement, parameters)
+                return self._connection.execute(statement, parameters)
             finally:
                 self._after_work()
 
@@ -381,10 +246,10 @@ class DuckDbSink:
         with self._lock:
             self._cancel_release()
             # Closing checkpoints too, but silently gives up when short of memory: this one recovers.
-            if os.path.exists(self.path + ".wal") and not self._degraded:
+            if os.path.exists(self.path + ".wal") and not self._connection.degraded:
                 try:
-                    self._execute("CHECKPOINT")
-                except (duckdb.Error, SinkConfigError, TransientSinkError) as e:
+                    self._connection.execute("CHECKPOINT")
+                except (DuckDbStatementError, SinkConfigError, TransientSinkError) as e:
                     log.warning(
                         "DuckDB could not checkpoint at close; its write-ahead log keeps the rows",
                         extra={"error": str(e)},
@@ -393,11 +258,11 @@ class DuckDbSink:
         self._writer_lock.release()
 
 
-def _open_for_tool(path: str, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-    if not os.path.exists(path):
-        raise SinkConfigError(f"cannot open DuckDB file {path}: it does not exist")
+def _open_for_tool(path: str, *, read_only: bool) -> DuckDbFile:
     try:
-        return open_when_free(path, read_only=read_only, timeout=READ_OPEN_TIMEOUT)
+        return DuckDbFile.open(path, read_only=read_only, timeout=READ_OPEN_TIMEOUT)
+    except DuckDbFileError as e:
+        raise SinkConfigError(f"cannot open DuckDB file {path}: {e}") from e
     except StoreBusyError as e:
         raise StoreLockedError(f"DuckDB file {path} is open in another process: {e}") from e
 
@@ -410,15 +275,13 @@ def latest_reports(path: str) -> list[dict[str, Any]]:
     Raises:
         SinkConfigError: the file cannot be opened (missing, or kept by another process for too long).
     """
-    connection = _open_for_tool(path, read_only=True)
+    file = _open_for_tool(path, read_only=True)
     try:
-        cursor = connection.execute(sql.LATEST_SQL)
-        names = [d[0] for d in cursor.description or []]
-        return sql.joined([sql.plain(dict(zip(names, row, strict=True))) for row in cursor.fetchall()])
-    except duckdb.Error as e:
+        return sql.joined([sql.plain(record) for record in file.records(sql.LATEST_SQL)])
+    except DuckDbStatementError as e:
         raise SinkConfigError(f"cannot read reports from {path}: {e}") from e
     finally:
-        connection.close()
+        file.close()
 
 
 def forget_cluster(path: str, cluster_id: str) -> int:
@@ -430,14 +293,15 @@ def forget_cluster(path: str, cluster_id: str) -> int:
         SinkConfigError: the file cannot be opened or changed.
     """
     started = time.monotonic()
-    connection = _open_for_tool(path, read_only=False)
+    file = _open_for_tool(path, read_only=False)
     try:
-        deleted = connection.execute(sql.FORGET_SQL, [cluster_id]).fetchone()
+        deleted = file.execute(sql.FORGET_SQL, [cluster_id])
         # The checkpoint writes the deletion into the file itself, not only into its write-ahead log.
-        connection.execute("CHECKPOINT")
-    except duckdb.Error as e:
+        file.execute("CHECKPOINT")
+    except DuckDbStatementError as e:
         raise SinkConfigError(f"cannot delete reports from {path}: {e}") from e
     finally:
-        connection.close()
-    log.info("forgot a cluster", extra={"rows": deleted[0] if deleted else 0, "s": time.monotonic() - started})
-    return deleted[0] if deleted else 0
+        file.close()
+    rows = deleted[0][0] if deleted else 0
+    log.info("forgot a cluster", extra={"rows": rows, "s": time.monotonic() - started})
+    return rows

@@ -13,15 +13,13 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Final
-from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
-from runtime.stores import bigquery_table, duckdb_path
+from runtime.stores import DEFAULT_DATABASE, READABLE, ReadableDatabase, StoreURL, parse_database
 from writer.errors import SinkConfigError
-from writer.settings import DEFAULT_DATABASE
 
 PROG: Final = "spartakus forget"
 EXIT_FAILURE: Final = 1
@@ -33,31 +31,28 @@ class ForgetSettings(BaseSettings):
     model_config = settings_config(PROG)
 
     cluster_id: str = Field(min_length=1, description="The cluster whose reports to delete. [SPARTAKUS_CLUSTER_ID]")
-    database: str = Field(
+    database: ReadableDatabase = Field(
         default=DEFAULT_DATABASE,
         description="The store, as the writer takes it: bigquery://project.dataset.table, duckdb:///relative.duckdb "
         "or duckdb:////absolute.duckdb. [SPARTAKUS_DATABASE]",
     )
 
 
-def forget(database: str, cluster_id: str, *, emulator_host: str | None) -> int:
-    """Delete ``cluster_id``'s reports from the store ``database`` names; returns the rows deleted.
+def forget(store: StoreURL, cluster_id: str, *, emulator_host: str | None) -> int:
+    """Delete ``cluster_id``'s reports from ``store`` (a parsed ``--database``); returns the rows deleted.
 
     Raises:
-        SinkConfigError: the URL names no store, or the store refused.
+        SinkConfigError: the store refused, or keeps no reports (``stdout``).
     """
-    parts = urlsplit(database)
-    if parts.scheme == "duckdb" and (path := duckdb_path(database)):
+    if store.kind == "duckdb":
         from writer.duckdb_sink import forget_cluster  # noqa: PLC0415  # DuckDB loads only when chosen
 
-        return forget_cluster(path, cluster_id)
-    if parts.scheme == "bigquery" and (table := bigquery_table(parts.netloc, parts.path)):
+        return forget_cluster(store.path, cluster_id)
+    if store.kind == "bigquery":
         from writer.bigquery_sink import forget_cluster as forget_in_bigquery  # noqa: PLC0415  # as above
 
-        return forget_in_bigquery(table, cluster_id, emulator_host=emulator_host)
-    raise SinkConfigError(
-        f"--database {database!r}: use bigquery://project.dataset.table or duckdb:///path/file.duckdb"
-    )
+        return forget_in_bigquery(store.table, cluster_id, emulator_host=emulator_host)
+    raise SinkConfigError(f"{store.kind} keeps no reports to delete")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,7 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         return exit_config_error(PROG, e)
     try:
-        deleted = forget(settings.database, settings.cluster_id, emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"))
+        deleted = forget(
+            parse_database(settings.database, READABLE),  # checked by the settings already
+            settings.cluster_id,
+            emulator_host=os.environ.get("BIGQUERY_EMULATOR_HOST"),
+        )
     except SinkConfigError as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return EXIT_FAILURE

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 
 from runtime.broker_gauge import BrokerNodeGauge
+from runtime.metrics import MetricSet
 
 _BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -21,65 +22,46 @@ class WriterMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.rows_written = Counter(
-            "spartakus_writer_rows_written", "Rows the sink durably accepted.", ["sink"], registry=self.registry
-        )
-        self.batches = Counter(
-            "spartakus_writer_batches",
+        metrics = MetricSet("spartakus_writer", self.registry)
+        self.rows_written = metrics.counter("rows_written", "Rows the sink durably accepted.", ["sink"])
+        self.batches = metrics.counter(
+            "batches",
             "Batches by outcome: written, requeued (transient failure), or partly dead-lettered.",
             ["outcome"],
-            registry=self.registry,
         )
-        self.batch_seconds = Histogram(
-            "spartakus_writer_batch_seconds",
+        self.batch_seconds = metrics.histogram(
+            "batch_seconds",
             "Time from handing a batch to the sink until it was stored, retries included.",
-            buckets=_BATCH_BUCKETS,
-            registry=self.registry,
+            _BATCH_BUCKETS,
         )
-        self.retries = Counter("spartakus_writer_retries", "Transient sink failures retried.", registry=self.registry)
-        self.dead_lettered = Counter(
-            "spartakus_writer_dead_lettered",
-            "Messages published to the dead-letter queue, by reason.",
-            ["reason"],
-            registry=self.registry,
+        self.retries = metrics.counter("retries", "Transient sink failures retried.")
+        self.dead_lettered = metrics.counter(
+            "dead_lettered", "Messages published to the dead-letter queue, by reason.", ["reason"]
         )
-        self.reconnects = Counter("spartakus_writer_reconnects", "Broker reconnections.", registry=self.registry)
-        self.held_rows = Gauge(
-            "spartakus_writer_held_rows",
-            "Rows received and not yet settled: in the batch being filled, waiting, or being written.",
-            registry=self.registry,
+        self.reconnects = metrics.counter("reconnects", "Broker reconnections.")
+        self.held_rows = metrics.gauge(
+            "held_rows", "Rows received and not yet settled: in the batch being filled, waiting, or being written."
         )
-        self.queue_messages = Gauge(
-            "spartakus_writer_queue_messages",
-            "Messages waiting in the queue as the broker last reported (the writer's lag).",
-            ["queue"],
-            registry=self.registry,
+        self.queue_messages = metrics.gauge(
+            "queue_messages", "Messages waiting in the queue as the broker last reported (the writer's lag).", ["queue"]
         )
-        self.store_unreachable = Gauge(
-            "spartakus_writer_store_unreachable",
-            "1 while writes to the store keep failing and batches are held for it, else 0.",
-            registry=self.registry,
+        self.store_unreachable = metrics.gauge(
+            "store_unreachable", "1 while writes to the store keep failing and batches are held for it, else 0."
         )
-        self.oldest_report_seconds = Gauge(
-            "spartakus_writer_oldest_report_seconds",
+        self.oldest_report_seconds = metrics.gauge(
+            "oldest_report_seconds",
             "Age of the oldest report this writer holds unsettled, from when the gateway received it.",
-            registry=self.registry,
         )
-        self.held_bytes = Gauge(
-            "spartakus_writer_held_bytes",
-            "Bytes of message bodies and decoded rows held, bounded by --max-held-bytes.",
-            registry=self.registry,
+        self.held_bytes = metrics.gauge(
+            "held_bytes", "Bytes of message bodies and decoded rows held, bounded by --max-held-bytes."
         )
-        self.consuming_paused = Gauge(
-            "spartakus_writer_consuming_paused",
-            "1 while the writer holds its byte budget and takes no more deliveries, else 0.",
-            registry=self.registry,
+        self.consuming_paused = metrics.gauge(
+            "consuming_paused", "1 while the writer holds its byte budget and takes no more deliveries, else 0."
         )
-        self.broker_connected = Gauge(
-            "spartakus_writer_broker_connected",
+        self.broker_connected = metrics.gauge(
+            "broker_connected",
             "1 for the broker node (host:port) the writer consumes from now, 0 for the others.",
             ["node"],
-            registry=self.registry,
         )
         self._broker_nodes = BrokerNodeGauge(self.broker_connected)
         self._server: Any = None

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Final, TextIO
 
 from schema.topology import DEAD_QUEUE_DELIVERY_LIMIT, QueueSpec, topology_for
-from writer.consumer import QueueAdmin, QueueState
+from writer.amqp.admin import QueueAdmin, QueueState
 from writer.errors import WriterError
 
 HOLDING_SUFFIX: Final = ".migrating"

@@ -20,9 +20,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from runtime.settings import ConfigError, exit_config_error, load_settings, settings_config
-from runtime.stores import duckdb_path
+from runtime.stores import DEFAULT_DATABASE, DUCKDB_ONLY, DuckDbDatabase, parse_database
 from writer.errors import SinkConfigError, StoreLockedError
-from writer.settings import DEFAULT_DATABASE
 
 PROG = "spartakus reports"
 COLUMNS = ("clusterID", "receivedAt", "version", "masterVersion", "nodes", "providers", "extensions", "verified")
@@ -37,7 +36,7 @@ class ReportsSettings(BaseSettings):
 
     model_config = settings_config(PROG)
 
-    database: str = Field(
+    database: DuckDbDatabase = Field(
         default=DEFAULT_DATABASE,
         description="The writer's DuckDB store, duckdb:///path/file.duckdb. [SPARTAKUS_DATABASE]",
     )
@@ -100,9 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(ReportsSettings, argv)
     except ConfigError as e:
         return exit_config_error(PROG, e)
-    path = duckdb_path(settings.database)
-    if not path:
-        return exit_config_error(PROG, ConfigError(f"--database: {settings.database!r} is not a duckdb:/// URL"))
+    path = parse_database(settings.database, DUCKDB_ONLY).path  # checked by the settings already
     # Imported here so that --help and flag errors do not load DuckDB.
     from writer.duckdb_sink import latest_reports  # noqa: PLC0415
 

@@ -1,4 +1,4 @@
-"""The writer's one retry policy (tenacity): how long to keep trying, and how to wait between attempts.
+"""The writer's one retry loop (tenacity), with its policies (``runtime.retry.RetryPolicy``): writes and connects.
 
 What is transient is the failing module's to say: a sink raises
 ``TransientSinkError`` (each sink decides which of its store's failures are),
@@ -12,36 +12,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final, TypeVar
 
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_when_event_set,
-    wait_random_exponential,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_when_event_set
 
+from runtime.retry import RetryPolicy
 from writer.errors import TransientSinkError
 
 T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounds of one retry cycle."""
-
-    attempts: int = 6
-    max_seconds: float = 60.0
-    first_wait: float = 0.5
-    max_wait: float = 15.0
-
-
-DEFAULT_WRITE_POLICY: Final = RetryPolicy()
-DEFAULT_CONNECT_POLICY: Final = RetryPolicy(attempts=8, max_seconds=120.0, first_wait=0.5, max_wait=20.0)
+DEFAULT_WRITE_POLICY: Final = RetryPolicy(first_wait=0.5, max_wait=15.0, jitter=0.5, attempts=6, max_seconds=60.0)
+DEFAULT_CONNECT_POLICY: Final = RetryPolicy(first_wait=0.5, max_wait=20.0, jitter=0.5, attempts=8, max_seconds=120.0)
 
 
 def call_with_retries(
@@ -67,8 +48,8 @@ def call_with_retries(
 
     retrying = Retrying(
         retry=retry_if_exception_type(retry_on),
-        stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds) | stop_when_event_set(stop),
-        wait=wait_random_exponential(multiplier=policy.first_wait, max=policy.max_wait),
+        stop=policy.bounds() | stop_when_event_set(stop),
+        wait=policy.waits(),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,

@@ -27,6 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from schema.message import MessageEncodingError, decode_body
 from schema.report import Extension, Node, StoredReport, content_report_id, dump_report
+from schema.splice import Value, array_pieces, close_with
 from writer.errors import UndecodableMessageError
 
 _MAX_REASON_ERRORS: Final = 3
@@ -193,7 +194,7 @@ def _assemble(head: bytes, nodes: list[bytes] | None, report_id: str, max_row_by
     node_sizes = [encoded_size(node) + 2 for node in nodes]
     whole = row_request_bytes(head, report_id) + len(',"nodes":[]') + 2 + sum(node_sizes)
     if whole <= max_row_bytes and len(nodes) <= MAX_PART_NODES:
-        body = head[:-1] + b',"nodes":[' + b",".join(nodes) + b"]}"
+        body = close_with(head, [("nodes", array_pieces(nodes))])
         return Row(report_id, (body,), (row_request_bytes(body, report_id),))
     # The largest suffix and insertId a part can have.
     most = len(nodes)
@@ -203,8 +204,9 @@ def _assemble(head: bytes, nodes: list[bytes] | None, report_id: str, max_row_by
     payloads: list[bytes] = []
     sizes: list[int] = []
     for part, (start, end) in enumerate(slices):
-        suffix_bytes = b'],"part":%d,"parts":%d}' % (part, len(slices))
-        payload = head[:-1] + b',"nodes":[' + b",".join(nodes[start:end]) + suffix_bytes
+        payload = close_with(
+            head, [("nodes", array_pieces(nodes[start:end])), ("part", b"%d" % part), ("parts", b"%d" % len(slices))]
+        )
         # The slice's nodes are in the payload now; dropping them keeps one copy of the report alive.
         nodes[start:end] = [b""] * (end - start)
         payloads.append(payload)
@@ -224,13 +226,12 @@ def _content_id(report: StoredReport, nodes: list[bytes] | None) -> str:
     the hash of the whole normalised report, fields in the model's order, as ``schema.report`` defines it.
     """
     head = dump_report(report.model_copy(update={"nodes": None, "extensions": None}), with_id=False)
-    parts = [head[:-1]]
+    members: list[tuple[str, Value]] = []
     if nodes is not None:
-        parts += [b',"nodes":[', b",".join(nodes), b"]"]
+        members.append(("nodes", array_pieces(nodes)))
     if report.extensions is not None:
-        parts += [b',"extensions":', _EXTENSIONS.dump_json(report.extensions, by_alias=True)]
-    parts.append(b"}")
-    return content_report_id(b"".join(parts))
+        members.append(("extensions", _EXTENSIONS.dump_json(report.extensions, by_alias=True)))
+    return content_report_id(close_with(head, members))
 
 
 def decode_report(

@@ -25,17 +25,18 @@ from collections.abc import Callable
 from typing import Final
 
 from runtime.brokers import BrokerAddresses, describe_url
+from runtime.retry import RetryPolicy
 from schema.topology import RECEIVED_AT_HEADER
+from writer.amqp.consumer import BrokerSession
 from writer.batch import DEFAULT_BATCH_MAX_BYTES, Batch, Batcher
-from writer.consumer import BrokerSession, Delivery
 from writer.errors import BrokerError, UndecodableMessageError
 from writer.holding import DEFAULT_MAX_HELD_BYTES, Holdings, received_epoch
 from writer.metrics import WriterMetrics
-from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, RetryPolicy, call_with_retries
+from writer.retry import DEFAULT_CONNECT_POLICY, DEFAULT_WRITE_POLICY, call_with_retries
 from writer.rows import decode_report
-from writer.session import Session, SessionFactory
+from writer.session import Delivery, Session, SessionFactory
+from writer.sink import Sink
 from writer.sink_worker import DEFAULT_MAX_HOLD, Job, Settlement, SinkWorker
-from writer.sinks import Sink
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ UNDECODABLE: Final = "undecodable"
 REJECTED: Final = "rejected"
 
 
-class Writer:
+class QueueWriter:
     """Drains one queue into one sink until stopped."""
 
     def __init__(

@@ -1,16 +1,31 @@
-"""The broker session as the writer loop sees it: a port that ``writer.consumer.BrokerSession`` fills with pika.
+"""The broker session as the writer loop sees it: a port that ``writer.amqp.consumer.BrokerSession`` fills with pika.
 
 The loop depends on this Protocol only, so that its stateful paths (batch
 splitting, a fatal sink, settlements that outlive their session) can be driven
-by an in-memory twin in unit tests as well as by RabbitMQ.
+by an in-memory twin in unit tests as well as by RabbitMQ. What crosses the
+port, ``Delivery``, is defined here: neither the loop nor the twin loads pika.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from writer.consumer import Delivery
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as delivered to the writer."""
+
+    tag: int
+    body: bytes
+    message_id: str | None
+    headers: Mapping[str, Any]
+    properties: Any
+    """The client's message properties, opaque here: only the session that made the delivery reads them, when
+    dead-lettering it."""
+    content_encoding: str | None = None
+    """``gzip`` for a compressed body (``schema.message``); None for plain JSON."""
 
 
 class Session(Protocol):

@@ -10,11 +10,10 @@ from pydantic_settings import BaseSettings, CliPositionalArg
 
 from runtime.flags import DEFAULT_AMQP_URL, AmqpUrlFlag, ConnectionNameFlag, LogLevelFlag, QueueFlag
 from runtime.settings import GoDuration, settings_config
+from runtime.stores import DEFAULT_DATABASE, AnyDatabase
 from schema.topology import DEFAULT_QUEUE
 from writer.batch import DEFAULT_BATCH_MAX_BYTES
 from writer.holding import DEFAULT_MAX_HELD_BYTES
-
-DEFAULT_DATABASE = "duckdb:///spartakus.duckdb"
 
 
 class WriterSettings(BaseSettings):
@@ -24,7 +23,7 @@ class WriterSettings(BaseSettings):
 
     amqp_url: AmqpUrlFlag = DEFAULT_AMQP_URL
     queue: QueueFlag = DEFAULT_QUEUE
-    database: str = Field(
+    database: AnyDatabase = Field(
         default=DEFAULT_DATABASE,
         description="bigquery://project.dataset.table, duckdb:///relative.duckdb, duckdb:////absolute.duckdb "
         "or stdout. [SPARTAKUS_DATABASE]",

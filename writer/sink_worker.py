@@ -21,14 +21,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Final
 
+from runtime.retry import RetryPolicy
 from writer.batch import Batch
-from writer.consumer import Delivery
 from writer.errors import PermanentSinkError, SinkConfigError, TransientSinkError
 from writer.metrics import WriterMetrics
-from writer.retry import RetryPolicy, call_with_retries
+from writer.retry import call_with_retries
 from writer.rows import Row
-from writer.session import Session
-from writer.sinks import Sink
+from writer.session import Delivery, Session
+from writer.sink import Sink
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,6 @@ DEFAULT_MAX_HOLD: Final = 20 * 60.0
 """Seconds a batch is held through a store outage before it goes back to the queue."""
 RABBITMQ_CONSUMER_TIMEOUT: Final = 30 * 60.0
 """RabbitMQ's default ``consumer_timeout``: a delivery unacked for longer closes its channel."""
-_UNBOUNDED_ATTEMPTS: Final = 1 << 30
-"""Attempts within a hold: the hold's time, not a count, ends the retries."""
 
 
 @dataclass(slots=True)
@@ -139,9 +137,10 @@ class SinkWorker:
         )
 
     def _hold_policy(self, job: Job) -> RetryPolicy:
-        """The write policy's backoff, for as long as the batch may still be held."""
+        """The write policy's backoff, for as long as the batch may still be held: the hold's time, not a count of
+        attempts, ends the retries."""
         left = job.batch.opened_at + self._max_hold - time.monotonic()
-        return dataclasses.replace(self._policy, attempts=_UNBOUNDED_ATTEMPTS, max_seconds=max(0.0, left))
+        return dataclasses.replace(self._policy, attempts=None, max_seconds=max(0.0, left))
 
     def store(self, job: Job, deliveries: list[Delivery], rows: list[Row]) -> Settlement:
         """Write ``rows``; a request refused as a whole is split until the bad row stands alone."""

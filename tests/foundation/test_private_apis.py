@@ -1,6 +1,6 @@
 """The private library hooks the gateway relies on still exist: an upgrade that removes one fails here, by name.
 
-``ingest.publisher.CoalescingConnection`` overrides pika's ``_adapter_emit_data``
+``ingest.amqp.connection.CoalescingConnection`` overrides pika's ``_adapter_emit_data``
 to write one loop iteration's frames with one ``send()``; ``runtime.logs``
 clears ``logging._srcfile`` so that no log call looks up its caller's source
 line. Either would otherwise stop working silently and cost only speed.
@@ -22,7 +22,7 @@ import pytest
 from pika.adapters.asyncio_connection import AsyncioConnection
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ingest.publisher import CoalescingConnection
+from ingest.amqp.connection import CoalescingConnection
 from runtime.connections import GuardedHttpProtocol
 from runtime.logs import configure_logging
 

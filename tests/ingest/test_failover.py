@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from ingest.publisher import NACKING_CHANNEL_GRACE
+from ingest.amqp.channel import NACKING_CHANNEL_GRACE
 from tests.ingest.broker import take_all
 from tests.ingest.gateway import Gateway, go_volunteer_report, running_gateway
 from tests.ingest.traffic import Traffic

@@ -66,7 +66,7 @@ class VolunteerProcess:
         return [line for line in self.lines() if line["message"] == "report"]
 
     def children(self) -> list[psutil.Process]:
-        """Its child processes (the reporter while a report runs)."""
+        """Its child processes (the report child while a report runs)."""
         return self.ps.children(recursive=True)
 
     def tree_rss(self) -> int:

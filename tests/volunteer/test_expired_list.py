@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from tests.support.k8s_api import KubeApiStandIn, write_kubeconfig
 from tests.support.k8s_nodes import generate_nodes
 from tests.volunteer.conftest import TOKEN
 from tests.volunteer.twins import RecordingSender
-from volunteer.agent import Volunteer
 from volunteer.cluster import connect
-from volunteer.retry import RetryPolicy
+from volunteer.one_report import REPORT_LOGGER, OneReport
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def test_an_expired_continue_restarts_the_list_and_reports_every_node_once(
             write_kubeconfig(tmp_path / "kubeconfig", api.url, token=TOKEN), timeout=5, page_size=PAGE, environ={}
         )
         sender = RecordingSender()
-        volunteer = Volunteer(
+        report = OneReport(
             cluster=cluster,
             sender=sender,
             cluster_id="c",
@@ -42,7 +42,7 @@ def test_an_expired_continue_restarts_the_list_and_reports_every_node_once(
             policy=RetryPolicy(first_wait=0.01, max_wait=0.02),
         )
 
-        assert volunteer.report_once() is True
+        assert report.run() is True
         requests = api.list_requests()
 
     # Two pages, the 410, then the whole list again from its start: 5 pages.
@@ -51,5 +51,5 @@ def test_an_expired_continue_restarts_the_list_and_reports_every_node_once(
     ids = [node["id"] for node in json.loads(body)["nodes"]]
     assert len(ids) == NODES
     assert len(set(ids)) == NODES
-    [line] = [r for r in caplog.records if r.name == "volunteer.agent" and r.getMessage() == "report"]
+    [line] = [r for r in caplog.records if r.name == REPORT_LOGGER and r.getMessage() == "report"]
     assert (line.read_attempts, line.attempts) == (2, 1)  # type: ignore[attr-defined]

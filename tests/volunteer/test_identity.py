@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from runtime.retry import RetryPolicy
 from tests.support.k8s_api import KUBE_SYSTEM_UID, KubeApiStandIn, make_tls_files, write_kubeconfig
 from tests.support.k8s_nodes import sample_nodes
 from volunteer.cluster import connect
 from volunteer.errors import ClusterError, StartupError, StoppedError, TransientClusterError, VolunteerError
 from volunteer.identity import cluster_id_from_uid, resolve_cluster_id
-from volunteer.retry import RetryPolicy
 
 FAST = RetryPolicy(first_wait=0.01, max_wait=0.02)
 

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from volunteer import retry
 from volunteer.errors import PermanentError, StoppedError, TransientError
 
-FAST = retry.RetryPolicy(first_wait=0.01, max_wait=0.05)
+FAST = RetryPolicy(first_wait=0.01, max_wait=0.05)
 
 
 class Flaky:
@@ -106,7 +107,7 @@ def test_no_attempt_starts_after_a_stop() -> None:
 
 
 def test_backoff_grows_exponentially_with_jitter() -> None:
-    policy = retry.RetryPolicy(first_wait=0.05, max_wait=10)
+    policy = RetryPolicy(first_wait=0.05, max_wait=10, jitter=0.05)
     fn = Flaky(*[TransientError("down") for _ in range(3)])
 
     retry.call(fn, what="test", deadline=time.monotonic() + 10, stop=threading.Event(), policy=policy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,3 +60,45 @@ def test_an_unknown_flag_is_a_one_line_configuration_error() -> None:
 )
 def test_retry_budget_stays_within_one_period(args: tuple[str, ...], seconds: float) -> None:
     assert _settings(*args).retry_seconds == pytest.approx(seconds)
+
+
+def test_settings_survive_the_handover_to_a_report_process(tmp_path: Path) -> None:
+    settings = _settings(
+        "--database=https://user:secret@collector.example.com",
+        "--period=1h30m",
+        "--timeout=2.5s",
+        "--retry-budget=10m",
+        f"--extensions={tmp_path}",
+        f"--kubeconfig={tmp_path / 'kubeconfig'}",
+        "--gzip",
+        "--page-size=7",
+        "-v=2",
+    )
+
+    assert VolunteerSettings.from_handover(json.loads(json.dumps(settings.to_handover()))) == settings
+
+
+def test_an_extensions_path_gone_since_start_does_not_refuse_the_handover(tmp_path: Path) -> None:
+    extensions = tmp_path / "extensions.json"
+    extensions.write_text("{}")
+    handover = _settings(f"--extensions={extensions}").to_handover()
+    extensions.unlink()
+
+    assert VolunteerSettings.from_handover(handover).extensions == extensions
+    with pytest.raises(ConfigError, match="--extensions"):  # at start, it is still checked
+        _settings(f"--extensions={extensions}")
+
+
+def test_handed_over_data_that_is_not_settings_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="period"):
+        VolunteerSettings.from_handover({**_settings().to_handover(), "period": "PT1H"})
+
+
+def test_the_handover_wins_over_the_environment_of_the_report_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    handover = _settings("--page-size=7").to_handover()
+    monkeypatch.setenv("SPARTAKUS_PAGE_SIZE", "9")
+    monkeypatch.setenv("SPARTAKUS_EXTENSIONS", "/nowhere")
+
+    taken_over = VolunteerSettings.from_handover(handover)
+
+    assert (taken_over.page_size, taken_over.extensions) == (7, None)

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from schema.report import parse_report
 from tests.support.collector import CollectorStandIn, Reply
 from tests.support.k8s_api import KubeApiStandIn
 from tests.support.k8s_nodes import sample_nodes
-from volunteer.agent import Volunteer
 from volunteer.cluster import connect
-from volunteer.retry import RetryPolicy
+from volunteer.one_report import OneReport
 from volunteer.sender import HttpSender
 
 pytestmark = pytest.mark.integration
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.integration
 FAST = RetryPolicy(first_wait=0.02, max_wait=0.05)
 
 
-def _volunteer(kubeconfig: Path, collector: CollectorStandIn, *, retry_seconds: float = 10) -> Volunteer:
-    return Volunteer(
+def _report(kubeconfig: Path, collector: CollectorStandIn, *, retry_seconds: float = 10) -> OneReport:
+    return OneReport(
         cluster=connect(kubeconfig, timeout=5, page_size=2, environ={}),
         sender=HttpSender(collector.url, timeout=5, user_agent="spartakus-volunteer/test"),
         cluster_id="2f9c93d3-156c-47aa-8802-578ffca9b50e",
@@ -38,7 +38,7 @@ def _volunteer(kubeconfig: Path, collector: CollectorStandIn, *, retry_seconds: 
 def test_the_collector_receives_every_node_with_the_originals_ids(
     kubeconfig: Path, collector: CollectorStandIn, k8s_api: KubeApiStandIn
 ) -> None:
-    assert _volunteer(kubeconfig, collector).report_once() is True
+    assert _report(kubeconfig, collector).run() is True
 
     [request] = collector.reports()
     report = request.json()
@@ -62,7 +62,7 @@ def test_the_collector_receives_every_node_with_the_originals_ids(
 def test_a_503_is_retried_then_delivered_with_the_same_body(kubeconfig: Path, collector: CollectorStandIn) -> None:
     collector.script(Reply(503, b"broker unavailable"))
 
-    assert _volunteer(kubeconfig, collector).report_once() is True
+    assert _report(kubeconfig, collector).run() is True
 
     first, second = collector.reports()
     assert (first.status, second.status) == (503, 204)
@@ -74,7 +74,7 @@ def test_a_422_is_not_retried_and_the_collectors_error_is_logged(
 ) -> None:
     collector.script(Reply(422, b'{"error": "schema violation", "details": ["nodes.0.id"]}'))
 
-    assert _volunteer(kubeconfig, collector).report_once() is False
+    assert _report(kubeconfig, collector).run() is False
 
     assert len(collector.reports()) == 1
     [line] = [r for r in caplog.records if r.getMessage() == "report"]
@@ -85,7 +85,7 @@ def test_a_422_is_not_retried_and_the_collectors_error_is_logged(
 def test_retry_after_is_honoured(kubeconfig: Path, collector: CollectorStandIn) -> None:
     collector.script(Reply(503, b"busy", {"Retry-After": "1"}))
 
-    assert _volunteer(kubeconfig, collector).report_once() is True
+    assert _report(kubeconfig, collector).run() is True
 
     first, second = collector.reports()
     assert second.arrived - first.arrived >= 1.0
@@ -94,7 +94,7 @@ def test_retry_after_is_honoured(kubeconfig: Path, collector: CollectorStandIn) 
 def test_a_429_is_retried(kubeconfig: Path, collector: CollectorStandIn) -> None:
     collector.script(Reply(429, b"slow down", {"Retry-After": "0"}))
 
-    assert _volunteer(kubeconfig, collector).report_once() is True
+    assert _report(kubeconfig, collector).run() is True
     assert [r.status for r in collector.reports()] == [429, 204]
 
 
@@ -104,7 +104,7 @@ def test_a_retry_after_beyond_the_budget_fails_the_report_without_waiting(
     collector.script(Reply(503, b"maintenance", {"Retry-After": "3600"}))
     started = time.monotonic()
 
-    assert _volunteer(kubeconfig, collector, retry_seconds=5).report_once() is False
+    assert _report(kubeconfig, collector, retry_seconds=5).run() is False
     assert time.monotonic() - started < 3
     assert len(collector.reports()) == 1
 
@@ -115,5 +115,5 @@ def test_a_kubernetes_api_hiccup_is_retried(
     caplog.set_level(logging.INFO)
     k8s_api.fail_next("/api/v1/nodes", 500)
 
-    assert _volunteer(kubeconfig, collector).report_once() is True
+    assert _report(kubeconfig, collector).run() is True
     assert len(collector.reports()[0].json()["nodes"]) == 5

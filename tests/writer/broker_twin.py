@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from writer.batch import AckTracker
-from writer.consumer import Delivery
 from writer.errors import BrokerError
+from writer.session import Delivery
 
 
 @dataclass

@@ -11,12 +11,12 @@ import pytest
 from google.api_core.exceptions import GoogleAPICallError, ServiceUnavailable
 from google.cloud import bigquery
 
+from runtime.retry import RetryPolicy
 from writer.bigquery_sink import BigQuerySink, translate
 from writer.errors import TransientSinkError
-from writer.retry import RetryPolicy
 from writer.rows import Row
-from writer.service import Writer
-from writer.sinks import Sink, WriteResult
+from writer.service import QueueWriter
+from writer.sink import Sink, WriteResult
 
 FAST_RETRIES = RetryPolicy(attempts=5, max_seconds=20, first_wait=0.05, max_wait=0.5)
 
@@ -25,7 +25,7 @@ FAST_RETRIES = RetryPolicy(attempts=5, max_seconds=20, first_wait=0.05, max_wait
 class RunningWriter:
     """A writer in a thread of its own."""
 
-    writer: Writer
+    writer: QueueWriter
     stop: threading.Event
     thread: threading.Thread
     errors: list[BaseException] = field(default_factory=list)
@@ -59,7 +59,7 @@ def start_writer(amqp_url: str) -> Iterator[Callable[..., RunningWriter]]:
 
     def start(queue: str, sink: Sink, *, brokers: str | None = None, **options: Any) -> RunningWriter:
         options.setdefault("write_policy", FAST_RETRIES)
-        writer = Writer(amqp_url=brokers or amqp_url, queue_name=queue, sink=sink, **options)
+        writer = QueueWriter(amqp_url=brokers or amqp_url, queue_name=queue, sink=sink, **options)
         stop = threading.Event()
         handle = RunningWriter(writer, stop, threading.Thread(target=lambda: None))
 

@@ -18,7 +18,7 @@ from tests.support.writer_load import declare, properties, publish, queue_counts
 from tests.writer.conftest import RunningWriter
 from writer.cli import dlq_main
 from writer.duckdb_sink import DuckDbSink
-from writer.sinks import Sink
+from writer.sink import Sink
 
 pytestmark = pytest.mark.integration
 

@@ -91,7 +91,7 @@ def test_a_checkpoint_out_of_memory_is_recovered_and_every_report_is_stored_once
     sink = DuckDbSink(str(path), memory=DuckDbMemory(limit=LIMIT, ceiling=1024 * MIB))
     publish(amqp_url, queue_name, report_messages(free_text_reports(REPORTS)))
 
-    with caplog.at_level(logging.INFO, logger="writer.duckdb_sink"):
+    with caplog.at_level(logging.INFO, logger="writer"):
         running: RunningWriter = start_writer(queue_name, sink, batch_size=100, batch_max_wait=0.2)
         wait_until(lambda: running.written() == REPORTS, timeout=600, what="every report written")
         # The writer keeps writing after the recovery.
@@ -116,7 +116,7 @@ def test_without_memory_to_checkpoint_the_writer_writes_on_and_a_restart_on_its_
     # No room above the limit: the checkpoint cannot succeed at all.
     memory = DuckDbMemory(limit=LIMIT, ceiling=LIMIT)
     sink = DuckDbSink(str(path), memory=memory)
-    with caplog.at_level(logging.INFO, logger="writer.duckdb_sink"):
+    with caplog.at_level(logging.INFO, logger="writer"):
         for start in range(0, REPORTS, 100):
             rows = [decode_report(json.dumps(r).encode()) for r in free_text_reports(100, start=start)]
             assert not sink.write(rows).rejected

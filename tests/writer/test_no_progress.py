@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from tests.support.services import wait_until
 from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
 from tests.writer.conftest import FlakySink, RunningWriter
 from writer.duckdb_sink import DuckDbSink
 from writer.errors import TransientSinkError
-from writer.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
 

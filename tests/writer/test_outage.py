@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from runtime.settings import load_settings
 from schema.topology import DELIVERY_LIMIT
 from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client, query_rows
@@ -14,7 +15,6 @@ from tests.support.services import wait_until
 from tests.support.writer_load import publish, queue_counts, report_messages, sample_report
 from tests.writer.conftest import RunningWriter, table_sql
 from writer.bigquery_sink import BigQuerySink
-from writer.retry import RetryPolicy
 from writer.settings import WriterSettings
 from writer.sink_worker import DEFAULT_MAX_HOLD, RABBITMQ_CONSUMER_TIMEOUT
 

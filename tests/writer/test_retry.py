@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from writer.errors import BrokerError, PermanentSinkError, TransientSinkError
-from writer.retry import RetryPolicy, call_with_retries
+from writer.retry import call_with_retries
 
 QUICK = RetryPolicy(attempts=4, max_seconds=10, first_wait=0.01, max_wait=0.02)
 

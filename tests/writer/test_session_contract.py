@@ -20,8 +20,8 @@ from schema.topology import ERROR_HEADER
 from tests.support.amqp import blocking_channel
 from tests.support.services import wait_until
 from tests.writer.broker_twin import TwinBroker
-from writer.consumer import BrokerSession, Delivery
-from writer.session import Session
+from writer.amqp.consumer import BrokerSession
+from writer.session import Delivery, Session
 
 PREFETCH = 5
 QUIET = 0.5

@@ -16,7 +16,7 @@ from schema.signature import ClusterKey
 from tests.writer.conftest import BigQueryTarget
 from writer.duckdb_sink import DuckDbSink
 from writer.rows import Row, decode_report
-from writer.sinks import StdoutSink
+from writer.stdout_sink import StdoutSink
 
 KEY = ClusterKey("a-kube-system-uid")
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from google.cloud import bigquery
 
+from runtime.retry import RetryPolicy
 from schema.bigquery import load_table_schema
 from schema.topology import ERROR_HEADER, RECEIVED_AT_HEADER, SCHEMA_VERSION_HEADER
 from tests.support.amqp import blocking_channel
@@ -18,9 +19,8 @@ from tests.support.writer_load import properties, publish, queue_counts, report_
 from tests.writer.conftest import BigQueryTarget, FlakySink, RecordingSink, RunningWriter, service_unavailable
 from writer.batch import row_bytes
 from writer.duckdb_sink import DuckDbSink
-from writer.retry import RetryPolicy
 from writer.rows import decode_report
-from writer.sinks import Sink
+from writer.sink import Sink
 
 pytestmark = pytest.mark.integration
 

@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from tests.support.services import wait_until
 from tests.support.writer_load import sample_report
 from tests.writer.broker_twin import TwinBroker
 from writer.errors import PermanentSinkError, SinkConfigError
-from writer.retry import RetryPolicy
 from writer.rows import Row
-from writer.service import Writer
-from writer.sinks import WriteResult
+from writer.service import QueueWriter
+from writer.sink import WriteResult
 
 QUICK = RetryPolicy(attempts=2, max_seconds=5, first_wait=0.01, max_wait=0.02)
 
@@ -60,7 +60,7 @@ def run_writer() -> Iterator[StartWriter]:
     threads: list[tuple[threading.Thread, threading.Event]] = []
 
     def start(broker: TwinBroker, sink: MemorySink, batch_size: int) -> Running:
-        writer = Writer(
+        writer = QueueWriter(
             amqp_url="amqp://twin/",
             queue_name="twin",
             sink=sink,
@@ -177,7 +177,7 @@ def test_past_its_byte_budget_the_writer_decodes_no_more_and_pauses_deliveries_u
     broker.publish(*messages)
     sink = MemorySink()
     sink.gate = threading.Event()
-    writer = Writer(
+    writer = QueueWriter(
         amqp_url="amqp://twin/",
         queue_name="twin",
         sink=sink,

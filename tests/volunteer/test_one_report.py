@@ -9,23 +9,23 @@ from pathlib import Path
 
 import pytest
 
+from runtime.retry import RetryPolicy
 from tests.support.k8s_nodes import sample_nodes
 from tests.volunteer.twins import InMemoryCluster, RecordingSender
-from volunteer.agent import Volunteer
 from volunteer.errors import ClusterError, RejectedError, TransientClusterError, TransientSendError
-from volunteer.retry import RetryPolicy
+from volunteer.one_report import REPORT_LOGGER, OneReport
 
 FAST = RetryPolicy(first_wait=0.01, max_wait=0.02)
 
 
-def _volunteer(cluster: InMemoryCluster, sender: RecordingSender, extensions: Path | None = None) -> Volunteer:
-    return Volunteer(
+def _report(cluster: InMemoryCluster, sender: RecordingSender, extensions: Path | None = None) -> OneReport:
+    return OneReport(
         cluster=cluster, sender=sender, cluster_id="c", extensions_path=extensions, retry_seconds=5, policy=FAST
     )
 
 
 def _report_line(caplog: pytest.LogCaptureFixture) -> logging.LogRecord:
-    [line] = [r for r in caplog.records if r.name == "volunteer.agent" and r.getMessage() == "report"]
+    [line] = [r for r in caplog.records if r.name == REPORT_LOGGER and r.getMessage() == "report"]
     return line
 
 
@@ -34,7 +34,7 @@ def test_a_delivered_report_logs_one_structured_line(caplog: pytest.LogCaptureFi
     sender = RecordingSender()
 
     started = time.monotonic()
-    assert _volunteer(InMemoryCluster(sample_nodes()), sender).report_once() is True
+    assert _report(InMemoryCluster(sample_nodes()), sender).run() is True
     elapsed = time.monotonic() - started
 
     line = _report_line(caplog)
@@ -48,7 +48,7 @@ def test_transient_errors_on_both_sides_are_retried_and_the_same_bytes_resent(ca
     cluster = InMemoryCluster(sample_nodes(), failures=deque([TransientClusterError("503")]))
     sender = RecordingSender(failures=deque([TransientSendError("503"), TransientSendError("timeout")]))
 
-    assert _volunteer(cluster, sender).report_once() is True
+    assert _report(cluster, sender).run() is True
     assert cluster.reads == 2
     assert len(sender.bodies) == 3
     assert len(set(sender.bodies)) == 1
@@ -58,7 +58,7 @@ def test_transient_errors_on_both_sides_are_retried_and_the_same_bytes_resent(ca
 def test_a_rejection_is_not_retried_and_its_body_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     sender = RecordingSender(failures=deque([RejectedError(422, '{"error": "clusterID: too long"}')]))
 
-    assert _volunteer(InMemoryCluster(sample_nodes()), sender).report_once() is False
+    assert _report(InMemoryCluster(sample_nodes()), sender).run() is False
 
     line = _report_line(caplog)
     assert len(sender.bodies) == 1
@@ -70,7 +70,7 @@ def test_a_permanent_cluster_error_fails_the_report_without_sending(caplog: pyte
     cluster = InMemoryCluster(sample_nodes(), failures=deque([ClusterError("HTTP 403: nodes is forbidden")]))
     sender = RecordingSender()
 
-    assert _volunteer(cluster, sender).report_once() is False
+    assert _report(cluster, sender).run() is False
     assert sender.bodies == []
     assert "forbidden" in _report_line(caplog).error  # type: ignore[attr-defined]
 
@@ -78,20 +78,20 @@ def test_a_permanent_cluster_error_fails_the_report_without_sending(caplog: pyte
 def test_extensions_are_read_for_every_report(tmp_path: Path) -> None:
     file = tmp_path / "extensions.json"
     sender = RecordingSender()
-    volunteer = _volunteer(InMemoryCluster(sample_nodes()), sender, file)
+    report = _report(InMemoryCluster(sample_nodes()), sender, file)
     file.write_text('{"example.com/run": "1"}')
-    volunteer.report_once()
+    report.run()
     file.write_text('{"example.com/run": "2"}')
-    volunteer.report_once()
+    report.run()
 
     assert [b'"value":"1"' in sender.bodies[0], b'"value":"2"' in sender.bodies[1]] == [True, True]
 
 
 def test_a_stopped_report_is_not_delivered(caplog: pytest.LogCaptureFixture) -> None:
-    volunteer = _volunteer(InMemoryCluster(sample_nodes()), RecordingSender())
-    volunteer.stop.set()
+    report = _report(InMemoryCluster(sample_nodes()), RecordingSender())
+    report.stop.set()
 
-    assert volunteer.report_once() is False
+    assert report.run() is False
     assert _report_line(caplog).outcome == "stopped"  # type: ignore[attr-defined]
 
 
@@ -100,7 +100,7 @@ def test_a_refusal_while_reading_the_cluster_logs_the_reading_attempts(caplog: p
         sample_nodes(), failures=deque([TransientClusterError("503"), ClusterError("HTTP 403: nodes is forbidden")])
     )
 
-    assert _volunteer(cluster, RecordingSender()).report_once() is False
+    assert _report(cluster, RecordingSender()).run() is False
 
     line = _report_line(caplog)
     assert (line.outcome, line.attempts, line.read_attempts) == ("failed", 2, 2)  # type: ignore[attr-defined]

@@ -1,7 +1,9 @@
-"""The periodic volunteer as processes: a small waiting process, one reporter process per report, and SIGTERM."""
+"""The periodic volunteer: a small waiting process, one report child per report, SIGTERM; and the in-process loop."""
 
 from __future__ import annotations
 
+import itertools
+import random
 import signal
 import sys
 import threading
@@ -16,12 +18,12 @@ from tests.support.collector import CollectorStandIn, Reply
 from tests.support.k8s_api import KUBE_SYSTEM_UID
 from tests.support.services import wait_until
 from tests.volunteer.commands import MODULE, VolunteerProcess, clean_env
-from volunteer.app import run as run_volunteer
 from volunteer.identity import cluster_id_from_uid
-from volunteer.plan import ENV_VAR, Plan, PlanError
-from volunteer.scheduler import STOP_GRACE_S
+from volunteer.periodic import ENV_VAR, STOP_GRACE_S, Handover, HandoverError, run_in_process
 from volunteer.settings import VolunteerSettings
+from volunteer.start import run as run_volunteer
 
+DAY = 24 * 3600.0
 IDLE_RSS_LIMIT = 24 * 2**20
 # Shared objects that only the report machinery loads: pydantic, TLS, OpenSSL's hashes.
 HEAVY_LIBRARIES = ("pydantic_core", "_ssl.", "_hashlib.", "libssl", "yaml")
@@ -46,7 +48,7 @@ def _wait_idle(volunteer: VolunteerProcess, reports: int = 1) -> None:
     wait_until(
         lambda: len(volunteer.reports()) >= reports and not volunteer.children(),
         timeout=60,
-        what=f"{reports} report(s) logged and the reporter gone",
+        what=f"{reports} report(s) logged and the report child gone",
     )
 
 
@@ -58,12 +60,16 @@ def test_between_reports_only_a_small_process_without_the_report_machinery_remai
 
     [request] = collector.reports()
     assert request.json()["clusterID"] == cluster_id_from_uid(KUBE_SYSTEM_UID)
-    assert started.ps.cmdline()[1:] == ["-m", "volunteer.scheduler"]
+    assert started.ps.cmdline()[1:] == ["-m", "volunteer.periodic"]
     assert started.children() == []
     mapped = _mapped_files(started)
     assert [name for name in HEAVY_LIBRARIES if name in mapped] == []
     assert started.tree_rss() <= IDLE_RSS_LIMIT, f"{started.tree_rss() / 2**20:.1f} MiB"
     assert started.reports()[0]["outcome"] == "delivered"
+    # What the report children are handed carries the derived id, never the UID that its key is derived from.
+    environ = Path(f"/proc/{started.ps.pid}/environ").read_bytes()
+    assert cluster_id_from_uid(KUBE_SYSTEM_UID).encode() in environ
+    assert KUBE_SYSTEM_UID.encode() not in environ
 
 
 @pytest.mark.integration
@@ -80,12 +86,12 @@ def test_sigterm_while_waiting_ends_the_volunteer_at_once_with_exit_0(started: V
 def test_sigterm_stops_a_report_in_flight_and_logs_it_once(
     kubeconfig: Path, collector: CollectorStandIn, tmp_path: Path
 ) -> None:
-    collector.script(Reply(204, delay=120))  # the POST hangs: the reporter is blocked in network I/O
+    collector.script(Reply(204, delay=120))  # the POST hangs: the report child is blocked in network I/O
     command = [*MODULE, "--cluster-id=c", "--period=1h", f"--database={collector.url}", f"--kubeconfig={kubeconfig}"]
     volunteer = VolunteerProcess(command, clean_env(tmp_path), tmp_path / "stderr")
     try:
         collector.wait_for_reports(1, timeout=60)
-        [reporter] = volunteer.children()
+        [child] = volunteer.children()
 
         began = time.monotonic()
         assert volunteer.terminate() == 0
@@ -94,14 +100,14 @@ def test_sigterm_stops_a_report_in_flight_and_logs_it_once(
         volunteer.close()
 
     assert stopped_within < STOP_GRACE_S + 3
-    assert not reporter.is_running()
+    assert not child.is_running()
     [line] = volunteer.reports()
     assert line["outcome"] == "stopped"
     assert volunteer.lines()[-1]["message"] == "volunteer stopped"
 
 
 @pytest.mark.integration
-def test_a_reporter_that_dies_is_logged_for_it_and_the_volunteer_keeps_waiting(
+def test_a_report_child_that_dies_is_logged_for_it_and_the_volunteer_keeps_waiting(
     kubeconfig: Path, collector: CollectorStandIn, tmp_path: Path
 ) -> None:
     collector.script(Reply(204, delay=120))
@@ -109,8 +115,8 @@ def test_a_reporter_that_dies_is_logged_for_it_and_the_volunteer_keeps_waiting(
     volunteer = VolunteerProcess(command, clean_env(tmp_path), tmp_path / "stderr")
     try:
         collector.wait_for_reports(1, timeout=60)
-        [reporter] = volunteer.children()
-        reporter.send_signal(signal.SIGKILL)  # as the kernel's OOM killer would
+        [child] = volunteer.children()
+        child.send_signal(signal.SIGKILL)  # as the kernel's OOM killer would
         _wait_idle(volunteer)
 
         [line] = volunteer.reports()
@@ -125,15 +131,15 @@ def test_a_reporter_that_dies_is_logged_for_it_and_the_volunteer_keeps_waiting(
 
 
 @pytest.mark.integration
-def test_reports_repeat_once_per_period_each_in_a_reporter_of_its_own(
+def test_reports_repeat_once_per_period_each_in_a_child_of_its_own(
     kubeconfig: Path, collector: CollectorStandIn, tmp_path: Path
 ) -> None:
     command = [*MODULE, "--cluster-id=c", "--period=1s", f"--database={collector.url}", f"--kubeconfig={kubeconfig}"]
     volunteer = VolunteerProcess(command, clean_env(tmp_path), tmp_path / "stderr")
-    reporters: set[int] = set()
+    children: set[int] = set()
 
     def three_reports() -> bool:
-        reporters.update(child.pid for child in volunteer.children())
+        children.update(child.pid for child in volunteer.children())
         return len(collector.reports()) >= 3
 
     try:
@@ -144,40 +150,34 @@ def test_reports_repeat_once_per_period_each_in_a_reporter_of_its_own(
 
     delivered = [line for line in volunteer.reports() if line["outcome"] == "delivered"]
     assert len(delivered) == len(collector.reports())
-    assert len(reporters) >= 2  # sampled: every report that was seen running ran in a process of its own
+    assert len(children) >= 2  # sampled: every report that was seen running ran in a process of its own
 
 
-def test_a_plan_survives_the_trip_through_the_environment() -> None:
-    plan = Plan(
+def test_a_handover_survives_the_trip_through_the_environment() -> None:
+    handover = Handover.of(
+        {"cluster_id": "auto", "database": "https://user:secret@collector.example.com", "gzip": True},
         cluster_id="c",
-        database="https://user:secret@collector.example.com",
         destination="https://user:secret@collector.example.com/api/v1",
-        kubeconfig=None,
-        extensions="/etc/spartakus/extensions",
-        timeout_s=30.0,
-        retry_s=77760.0,
-        gzip=True,
-        page_size=500,
         period_s=86400.0,
-        slot_s=1234.5,
-        debug=False,
     )
 
-    assert Plan.from_environ({ENV_VAR: plan.to_json()}) == plan
+    assert Handover.from_environ({ENV_VAR: handover.to_json()}) == handover
+    assert 0 <= handover.slot_s < handover.period_s
 
 
 @pytest.mark.parametrize("environ", [{}, {ENV_VAR: "{}"}, {ENV_VAR: "not json"}])
-def test_a_missing_or_malformed_plan_is_a_plan_error(environ: dict[str, str]) -> None:
-    with pytest.raises(PlanError, match=ENV_VAR):
-        Plan.from_environ(environ)
+def test_a_missing_or_malformed_handover_is_a_handover_error(environ: dict[str, str]) -> None:
+    with pytest.raises(HandoverError, match=ENV_VAR):
+        Handover.from_environ(environ)
 
 
 @pytest.mark.integration
-def test_the_scheduler_started_by_hand_says_how_to_start_the_volunteer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", ["volunteer.periodic", "volunteer.report_child"])
+def test_the_periodic_processes_started_by_hand_say_how_to_start_the_volunteer(module: str, tmp_path: Path) -> None:
     import subprocess  # noqa: PLC0415  # only this test runs the module directly
 
     result = subprocess.run(
-        [sys.executable, "-m", "volunteer.scheduler"],
+        [sys.executable, "-m", module],
         capture_output=True,
         text=True,
         env=clean_env(tmp_path),
@@ -212,3 +212,46 @@ def test_with_a_stop_event_of_its_own_the_volunteer_runs_its_schedule_in_process
 
     assert outcome == [0]
     assert request.json()["clusterID"] == cluster_id_from_uid(KUBE_SYSTEM_UID)
+
+
+def test_in_process_reports_at_start_then_stops_promptly_when_asked_during_the_wait() -> None:
+    stop = threading.Event()
+    reports: list[float] = []
+
+    def report() -> None:
+        reports.append(time.monotonic())
+        threading.Timer(0.1, stop.set).start()  # SIGTERM arriving while the loop waits a day
+
+    started = time.monotonic()
+    run_in_process(report, period=DAY, cluster_id="c", stop=stop, rng=random.Random(1))  # noqa: S311  # jitter
+    elapsed = time.monotonic() - started
+
+    assert len(reports) == 1
+    assert reports[0] - started < 0.5
+    assert elapsed < 2
+
+
+def test_in_process_reports_repeat_once_per_period() -> None:
+    stop = threading.Event()
+    reports: list[float] = []
+
+    def report() -> None:
+        reports.append(time.time())
+        if len(reports) == 3:
+            stop.set()
+
+    run_in_process(report, period=0.2, cluster_id="c", stop=stop, rng=random.Random(1))  # noqa: S311  # jitter
+
+    gaps = [b - a for a, b in itertools.pairwise(reports)]
+    assert len(reports) == 3
+    assert all(0.1 <= gap <= 0.45 for gap in gaps), gaps
+
+
+def test_in_process_a_stop_before_start_makes_no_report() -> None:
+    stop = threading.Event()
+    stop.set()
+    calls: list[int] = []
+
+    run_in_process(lambda: calls.append(1), period=DAY, cluster_id="c", stop=stop)
+
+    assert calls == []

@@ -1,17 +1,14 @@
-"""The schedule: a report at start, then one in this cluster's slot of each period; SIGTERM ends the wait."""
+"""When reports are due: this cluster's slot of each period, half a period apart at least, plus a little jitter."""
 
 from __future__ import annotations
 
-import itertools
 import random
-import threading
-import time
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from volunteer.schedule import max_jitter, next_slot, run_periodically, slot_offset
+from volunteer.slots import max_jitter, next_slot, seconds_to_next, slot_offset
 
 DAY = 24 * 3600.0
 
@@ -56,44 +53,15 @@ def test_jitter_is_a_small_part_of_the_period_and_at_most_five_minutes() -> None
     assert max_jitter(DAY) == 300
 
 
-def test_reports_at_start_then_stops_promptly_when_asked_during_the_wait() -> None:
-    stop = threading.Event()
-    reports: list[float] = []
+def test_the_wait_for_the_next_report_ends_in_its_slot_plus_at_most_the_jitter() -> None:
+    offset = slot_offset("c", DAY)
+    now = 1.7e9
 
-    def report() -> None:
-        reports.append(time.monotonic())
-        threading.Timer(0.1, stop.set).start()  # SIGTERM arriving while the loop waits a day
+    waits = [
+        seconds_to_next(last_start=now, now=now, period=DAY, offset=offset, rng=random.Random(seed))  # noqa: S311
+        for seed in range(50)
+    ]
 
-    started = time.monotonic()
-    run_periodically(report, period=DAY, cluster_id="c", stop=stop, rng=random.Random(1))  # noqa: S311  # jitter
-    elapsed = time.monotonic() - started
-
-    assert len(reports) == 1
-    assert reports[0] - started < 0.5
-    assert elapsed < 2
-
-
-def test_reports_repeat_once_per_period() -> None:
-    stop = threading.Event()
-    reports: list[float] = []
-
-    def report() -> None:
-        reports.append(time.time())
-        if len(reports) == 3:
-            stop.set()
-
-    run_periodically(report, period=0.2, cluster_id="c", stop=stop, rng=random.Random(1))  # noqa: S311  # jitter
-
-    gaps = [b - a for a, b in itertools.pairwise(reports)]
-    assert len(reports) == 3
-    assert all(0.1 <= gap <= 0.45 for gap in gaps), gaps
-
-
-def test_a_stop_before_start_makes_no_report() -> None:
-    stop = threading.Event()
-    stop.set()
-    calls: list[int] = []
-
-    run_periodically(lambda: calls.append(1), period=DAY, cluster_id="c", stop=stop)
-
-    assert calls == []
+    slot = next_slot(last_start=now, now=now, period=DAY, offset=offset)
+    assert all(slot - now <= wait <= slot - now + max_jitter(DAY) for wait in waits)
+    assert len(set(waits)) > 1

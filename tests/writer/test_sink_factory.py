@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from runtime.settings import ConfigError, load_settings
-from runtime.stores import duckdb_path
+from runtime.stores import duckdb_path, parse_database
 from tests.support.writer_load import sample_report
 from writer.bigquery_sink import BigQuerySink
 from writer.bigquery_write import BigQueryWriteSink
 from writer.errors import SinkConfigError
 from writer.rows import decode_report
 from writer.settings import WriterSettings
-from writer.sinks import StdoutSink, open_sink
+from writer.sink_factory import open_sink
+from writer.stdout_sink import StdoutSink
 
 
 def test_stdout_sink_writes_one_report_a_line() -> None:
@@ -45,15 +46,17 @@ def test_duckdb_urls_read_like_sqlalchemy_urls(url: str, path: str) -> None:
     "url",
     ["postgres://localhost/db", "bigquery://project.dataset", "bigquery://project..table", "duckdb:///", "stdout:"],
 )
-def test_unusable_database_urls_are_configuration_errors(url: str) -> None:
-    with pytest.raises(SinkConfigError, match="--database"):
-        open_sink(url)
+def test_unusable_database_urls_are_flag_errors(url: str) -> None:
+    with pytest.raises(ConfigError, match="--database"):
+        load_settings(WriterSettings, [f"--database={url}"])
 
 
-def test_duckdb_url_opens_the_embedded_sink(tmp_path: pytest.TempPathFactory) -> None:
-    sink = open_sink(f"duckdb:///{tmp_path}/reports.duckdb")
+@pytest.mark.parametrize(("url", "name"), [("stdout", "stdout"), ("duckdb:///{tmp}/reports.duckdb", "duckdb")])
+def test_the_database_url_picks_the_sink(url: str, name: str, tmp_path: Path) -> None:
+    settings = load_settings(WriterSettings, [f"--database={url.format(tmp=tmp_path)}"])
+    sink = open_sink(parse_database(settings.database))
     try:
-        assert sink.name == "duckdb"
+        assert sink.name == name
     finally:
         sink.close()
 
@@ -63,16 +66,18 @@ def test_a_duckdb_store_without_the_duckdb_package_is_a_config_error_naming_it(
 ) -> None:
     # As in the container image, which leaves DuckDB out unless built with DUCKDB=on.
     monkeypatch.setitem(sys.modules, "duckdb", None)
-    monkeypatch.delitem(sys.modules, "writer.duckdb_sink", raising=False)
+    for module in ("writer.duckdb_sink", "writer.duckdb_connection", "runtime.duckdb_file"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
 
     with pytest.raises(SinkConfigError, match="the duckdb package is not installed"):
-        open_sink(f"duckdb:///{tmp_path}/reports.duckdb")
+        open_sink(parse_database(f"duckdb:///{tmp_path}/reports.duckdb"))
 
 
 def test_bigquery_urls_write_through_the_storage_write_api_unless_insert_all_is_asked_for() -> None:
     endpoint = "127.0.0.1:9"
-    default = open_sink("bigquery://p.d.t", emulator_host=endpoint, write_endpoint=endpoint)
-    legacy = open_sink("bigquery://p.d.t", bigquery_api="insertall", emulator_host=endpoint, write_endpoint=endpoint)
+    store = parse_database("bigquery://p.d.t")
+    default = open_sink(store, emulator_host=endpoint, write_endpoint=endpoint)
+    legacy = open_sink(store, bigquery_api="insertall", emulator_host=endpoint, write_endpoint=endpoint)
     try:
         assert isinstance(default, BigQueryWriteSink)
         assert default.stream == "projects/p/datasets/d/tables/t/streams/_default"
@@ -81,7 +86,7 @@ def test_bigquery_urls_write_through_the_storage_write_api_unless_insert_all_is_
         default.close()
         legacy.close()
     with pytest.raises(SinkConfigError, match="storage-write or insertall"):
-        open_sink("bigquery://p.d.t", bigquery_api="tabledata", emulator_host=endpoint, write_endpoint=endpoint)
+        open_sink(store, bigquery_api="tabledata", emulator_host=endpoint, write_endpoint=endpoint)
 
 
 def test_the_bigquery_api_and_write_endpoint_are_flags_and_variables(monkeypatch: pytest.MonkeyPatch) -> None:
