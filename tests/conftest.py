@@ -51,7 +51,7 @@ SLOW_FIRST: Final = (
     "e2e/test_storage_write.py",
     "deploy/test_run_full.py",
     "writer/test_request_limit.py",
-    "volunteer/test_scheduler.py",
+    "volunteer/test_periodic.py",
     "dashboard/test_bigquery_cost.py",
 )
 """Test files outside the groups that take longest, longest first: the workers start them before the rest, so that
