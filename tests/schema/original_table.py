@@ -10,6 +10,13 @@ _S = "STRING"
 _REQUIRED = "REQUIRED"
 _NULLABLE = "NULLABLE"
 
+
+def _pairs(name: str, key: str) -> dict[str, Any]:
+    """A repeated record of two required strings, ``key`` and ``value``."""
+    fields = [{"name": key, "type": _S, "mode": _REQUIRED}, {"name": "value", "type": _S, "mode": _REQUIRED}]
+    return {"name": name, "type": "RECORD", "mode": "REPEATED", "fields": fields}
+
+
 # The table the original Spartakus collector created (pkg/database/bigquery.schema.json, with extensions).
 ORIGINAL_TABLE: list[dict[str, Any]] = [
     {"name": "version", "type": _S, "mode": _REQUIRED},
@@ -23,24 +30,8 @@ ORIGINAL_TABLE: list[dict[str, Any]] = [
         "fields": [
             {"name": "id", "type": _S, "mode": _REQUIRED},
             *({"name": n, "type": _S, "mode": _NULLABLE} for n in (*NODE_INFO_FIELDS, "cloudProvider")),
-            {
-                "name": "capacity",
-                "type": "RECORD",
-                "mode": "REPEATED",
-                "fields": [
-                    {"name": "resource", "type": _S, "mode": _REQUIRED},
-                    {"name": "value", "type": _S, "mode": _REQUIRED},
-                ],
-            },
+            _pairs("capacity", "resource"),
         ],
     },
-    {
-        "name": "extensions",
-        "type": "RECORD",
-        "mode": "REPEATED",
-        "fields": [
-            {"name": "name", "type": _S, "mode": _REQUIRED},
-            {"name": "value", "type": _S, "mode": _REQUIRED},
-        ],
-    },
+    _pairs("extensions", "name"),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 NODE_INFO_FIELDS: Final = (
     "operatingSystem",
@@ -37,3 +37,9 @@ GKE_NODE: Final[Mapping[str, str]] = {
 def node_id(name: str, machine_id: str, system_uuid: str) -> str:
     """The original's anonymised id: md5 hex of the three strings concatenated."""
     return hashlib.md5((name + machine_id + system_uuid).encode(), usedforsecurity=False).hexdigest()
+
+
+def node_object_id(node: Mapping[str, Any]) -> str:
+    """The original's id of a Node object as the API server serves it."""
+    info = node["status"]["nodeInfo"]
+    return node_id(node["metadata"]["name"], info["machineID"], info["systemUUID"])
