@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import threading
 
 import pytest
 
@@ -163,8 +164,10 @@ def test_a_small_report_asks_for_no_trim() -> None:
 def test_the_heap_trimmer_runs_its_trim_on_a_thread_of_its_own() -> None:
     trimmed = asyncio.Event()
     loop = asyncio.new_event_loop()
+    trimmed_on: list[threading.Thread] = []
 
     def trim() -> None:
+        trimmed_on.append(threading.current_thread())
         loop.call_soon_threadsafe(trimmed.set)
 
     trimmer = HeapTrimmer(trim=trim)
@@ -175,3 +178,5 @@ def test_the_heap_trimmer_runs_its_trim_on_a_thread_of_its_own() -> None:
 
     loop.run_until_complete(wait())  # times out unless the trim ran
     loop.close()
+    assert trimmed_on != []
+    assert threading.current_thread() not in trimmed_on
