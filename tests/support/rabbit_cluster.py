@@ -117,7 +117,10 @@ class RabbitNode:
             raise AssertionError(f"{self.name} is already running")
         log = self.log_path.open("ab")
         argv, env = self.command("rabbitmq-server")
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        # In its own folder: a node killed mid-write leaves Mnesia core dumps in its working directory.
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=self.base
+        )
         log.close()
         self.starts += 1
 
