@@ -48,7 +48,7 @@ def test_closing_ends_only_in_closed_and_closed_is_final(event: Event) -> None:
 
 
 def test_pika_errors_leave_as_broker_unavailable_with_the_cause_kept() -> None:
-    cause = pika.exceptions.ChannelWrongStateError("Channel is closed.")
+    cause: BaseException = pika.exceptions.ChannelWrongStateError("Channel is closed.")
     with pytest.raises(BrokerUnavailableError, match="Channel is closed") as caught, translated():
         raise cause
     assert caught.value.__cause__ is cause
