@@ -295,35 +295,23 @@ def test_close_lets_the_publish_in_flight_be_confirmed_then_refuses_and_is_neith
     run(harness, scenario)
 
 
-def test_a_resource_alarm_refuses_publishes_at_once_and_readiness_returns_when_it_clears(harness: Harness) -> None:
+@pytest.mark.parametrize(("condition", "refusal"), [("alarm", BrokerBlockedError), ("outage", BrokerUnavailableError)])
+def test_a_resource_alarm_or_an_outage_refuses_publishes_at_once_and_the_publisher_recovers_when_it_ends(
+    harness: Harness, condition: str, refusal: type[PublishError]
+) -> None:
+    begin, end = {"alarm": (harness.block, harness.unblock), "outage": (harness.cut, harness.restore)}[condition]
+
     async def scenario(publisher: Publisher) -> None:
         await publisher.start()
-        harness.block()
-        await eventually(lambda: not publisher.ready, what="not ready while blocked")
+        begin()
+        await eventually(lambda: not publisher.ready, what=f"not ready during the {condition}")
 
         error, seconds = await refused(publisher, envelope(1))
 
-        assert isinstance(error, BrokerBlockedError)
-        assert seconds < CONFIRM_TIMEOUT / 2
-        harness.unblock()
-        await published_once_ready(publisher, confirmed := envelope(2))
-        assert await harness.stored() == [confirmed]
-
-    run(harness, scenario)
-
-
-def test_a_broker_outage_refuses_publishes_and_the_publisher_recovers_by_itself(harness: Harness) -> None:
-    async def scenario(publisher: Publisher) -> None:
-        await publisher.start()
-        harness.cut()
-        await eventually(lambda: not publisher.ready, what="not ready while the broker is down")
-
-        error, seconds = await refused(publisher, envelope(1))
-
-        assert isinstance(error, BrokerUnavailableError)
+        assert isinstance(error, refusal)
         assert seconds < CONFIRM_TIMEOUT / 2
         assert publisher.alive
-        harness.restore()
+        end()
         await published_once_ready(publisher, confirmed := envelope(2))
         assert await harness.stored() == [confirmed]
 
