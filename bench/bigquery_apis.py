@@ -12,30 +12,13 @@ drain at least as fast at no more memory. Run it with
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from typing import Final
 
-from bench.writer_bench import (
-    DATASET,
-    Deadline,
-    _cpu_seconds,
-    _metric,
-    _peak_rss_mb,
-    emulator_env,
-    preloaded_queue,
-    prepared,
-    run_writer,
-)
-from tests.support.amqp import delete_queues, unique_queue_name
+from bench.writer_bench import DATASET, Deadline, emulator_env, preloaded_queue, prepared, run_writer, write_one_report
 from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client
-from tests.support.services import free_port
-from tests.support.writer_load import properties, publish
 from writer.bigquery_sink import BigQuerySink
 
 APIS: Final = ("insertall", "storage-write")
@@ -52,40 +35,6 @@ class Figures:
     large_seconds: float = 0.0
     large_cpu_seconds: float = 0.0
     large_peak_mb: float = 0.0
-
-
-def large_run(amqp_url: str, body: bytes, *, database: str, env: dict[str, str], deadline: Deadline) -> Figures:
-    """One ``spartakus writer`` process writes one large report (gzip, as the gateway sends it)."""
-    figures = Figures("")
-    queue = unique_queue_name("bench.spartakus.apis")
-    props = properties("bench-large")
-    props.content_encoding = "gzip"
-    try:
-        publish(amqp_url, queue, [(gzip.compress(body, compresslevel=1), props)])
-        port = free_port()
-        argv = [sys.executable, "-m", "writer", "--amqp-url", amqp_url, "--queue", queue, "--database", database]
-        process = subprocess.Popen(
-            [*argv, "--metrics-port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, **env},
-        )
-        started = time.perf_counter()
-        try:
-            while _metric(port, "spartakus_writer_rows_written_total") < 1:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the writer exited with {process.returncode}")
-                deadline.left()
-                time.sleep(0.1)
-            figures.large_seconds = time.perf_counter() - started
-            figures.large_cpu_seconds = _cpu_seconds(process.pid)
-            figures.large_peak_mb = _peak_rss_mb(process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=60)
-    finally:
-        delete_queues(amqp_url, queue, f"{queue}.dead")
-    return figures
 
 
 def measure(
@@ -112,21 +61,12 @@ def measure(
             )
         stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{table}_dedup`").result()))[0]  # noqa: S608
         assert stored == count, f"{stored} rows in the dedup view, expected {count}"
-        figures = (
-            large_run(
-                amqp_url,
-                large,
-                database=f"bigquery://{table}_large",
-                env=emulator_env(emulator, api),
-                deadline=deadline,
-            )
-            if large is not None
-            else Figures(api)
-        )
-        figures.api = api
-        figures.rows_per_second = count / drained.seconds
-        figures.cpu_us_per_row = drained.cpu_us_per_row
-        figures.peak_mb = drained.peak_mb
+        figures = Figures(api, count / drained.seconds, drained.cpu_us_per_row, drained.peak_mb)
+        if large is not None:
+            env = emulator_env(emulator, api)
+            one = write_one_report(amqp_url, large, database=f"bigquery://{table}_large", env=env, deadline=deadline)
+            figures.large_seconds, figures.large_cpu_seconds = one.seconds, one.cpu_seconds
+            figures.large_peak_mb = one.peak_mb
         print(f"  {count} reports in {drained.seconds:.2f}s; 65,000 nodes in {figures.large_seconds:.1f}s", flush=True)
         return figures
     finally:

@@ -31,8 +31,8 @@ from bench.ingest_bench import (
     CONNECTIONS,
     DEFAULT_AMQP_URL,
     _cpu_seconds,
-    _fixed_rate,
     gateway_process,
+    open_loop,
     report_bytes,
     run_wrk,
 )
@@ -50,7 +50,7 @@ def measure(url: str, source: Path, body: bytes, seconds: float, workdir: Path, 
             run_wrk(endpoint, body, 1, workdir)  # connections, allocator, caches
             cpu = _cpu_seconds(process)
             if rate > 0:
-                load = uvloop.run(_fixed_rate(port, body, rate, seconds))
+                load = uvloop.run(open_loop(port, body, rate, seconds, connect_first=True))
             else:
                 load = run_wrk(endpoint, body, seconds, workdir)
             cpu_us = (_cpu_seconds(process) - cpu) / load.requests * 1e6

@@ -11,12 +11,9 @@ Run through ``python -m bench.ingest_bench`` (``--attack-seconds``, or ``--no-at
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import re
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from typing import Final
 
 import uvloop
 
-from bench.ingest_bench import Load, gateway_process, run_wrk
+from bench.ingest_bench import Load, gateway_process, open_loop, run_wrk
 from tests.ingest.hostile import gzip_bomb
 from tests.support.amqp import delete_queues, unique_queue_name
 from tests.support.gateway_attacks import gzip_bombs, gzip_validation_load, huge_headers, idle_connections, slow_bodies
@@ -57,55 +54,6 @@ class AttackResult:
     fixed: Load
 
 
-async def _open_loop(port: int, body: bytes, rate: int, seconds: float) -> Load:
-    """Like the fixed-rate phase, but a connection the gateway closes counts as a failure and is opened again."""
-    request = (
-        f"POST /api/v1 HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-    due: asyncio.Queue[float] = asyncio.Queue()
-    latencies: list[float] = []
-    failures = 0
-
-    async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = re.search(rb"content-length: (\d+)", head.lower())
-        if length:
-            await reader.readexactly(int(length.group(1)))
-        return head.startswith(b"HTTP/1.1 204")
-
-    async def connection() -> None:
-        nonlocal failures
-        streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        while (when := await due.get()) > 0:
-            try:
-                streams = streams or await asyncio.open_connection("127.0.0.1", port)
-                ok = await exchange(*streams)
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-                ok, streams = False, None
-            latencies.append(time.perf_counter() - when)
-            failures += not ok
-        if streams is not None:
-            streams[1].close()
-
-    workers = [asyncio.create_task(connection()) for _ in range(64)]
-    started = time.perf_counter()
-    total = int(rate * seconds)
-    for i in range(total):
-        await asyncio.sleep(max(0.0, started + i / rate - time.perf_counter()))
-        due.put_nowait(started + i / rate)
-    for _ in workers:
-        due.put_nowait(0.0)
-    await asyncio.wait_for(asyncio.gather(*workers), timeout=seconds + 60)
-    latencies.sort()
-    elapsed = time.perf_counter() - started
-
-    def ms(fraction: float) -> float:
-        return latencies[min(len(latencies) - 1, int(fraction * len(latencies)))] * 1000
-
-    return Load(len(latencies) / elapsed, ms(0.5), ms(0.99), len(latencies), failures)
-
-
 def measure_attacks(url: str, body: bytes, *, seconds: float, workdir: Path) -> list[AttackResult]:
     """Small-report figures under each attack in ``ATTACKS``, on one gateway under a file limit of 1,024."""
     queue = unique_queue_name("bench.ingest.attacks")
@@ -118,7 +66,7 @@ def measure_attacks(url: str, body: bytes, *, seconds: float, workdir: Path) -> 
                 print(f"attack phase: {name} ...", file=sys.stderr, flush=True)
                 with attack(port):
                     load = run_wrk(endpoint, body, seconds, workdir)
-                    fixed = uvloop.run(_open_loop(port, body, ATTACK_RATE, seconds))
+                    fixed = uvloop.run(open_loop(port, body, ATTACK_RATE, seconds))
                 results.append(AttackResult(name, load, fixed))
     finally:
         delete_queues(url, queue, f"{queue}.dead")

@@ -306,9 +306,21 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def writer_peak(amqp_url: str, body: bytes, *, database: str, env: dict[str, str], deadline: Deadline) -> float:
-    """Peak RSS (MiB) of a ``spartakus writer`` process that writes one report message (gzip, as the gateway sends
-    a large one) into ``database``."""
+@dataclass
+class OneReport:
+    """A ``spartakus writer`` process's run over one report message."""
+
+    seconds: float
+    """From the process's start until the report is written."""
+    cpu_seconds: float
+    peak_mb: float
+
+
+def write_one_report(
+    amqp_url: str, body: bytes, *, database: str, env: dict[str, str], deadline: Deadline
+) -> OneReport:
+    """A ``spartakus writer`` process writes one report message (gzip, as the gateway sends a large one) into
+    ``database``; its seconds, CPU and peak RSS (MiB)."""
     queue = unique_queue_name("bench.spartakus.large")
     props = properties("bench-report")
     props.content_encoding = "gzip"
@@ -322,13 +334,15 @@ def writer_peak(amqp_url: str, body: bytes, *, database: str, env: dict[str, str
             stderr=subprocess.DEVNULL,
             env={**os.environ, **env},
         )
+        started = time.perf_counter()
         try:
             while _metric(port, "spartakus_writer_rows_written_total") < 1:
                 if process.poll() is not None:
                     raise RuntimeError(f"the writer exited with {process.returncode}")
                 deadline.left()
-                time.sleep(0.2)
-            return _peak_rss_mb(process.pid)
+                time.sleep(0.1)
+            seconds = time.perf_counter() - started
+            return OneReport(seconds, _cpu_seconds(process.pid), _peak_rss_mb(process.pid))
         finally:
             process.terminate()
             process.wait(timeout=60)
@@ -355,7 +369,8 @@ def bench_large(amqp_url: str, sinks: Sequence[str], deadline: Deadline) -> list
                     else:
                         database, env = f"duckdb:///{Path(folder) / f'{name}.duckdb'}", {}
                     started = time.perf_counter()
-                    peaks.append(writer_peak(amqp_url, body, database=database, env=env, deadline=deadline))
+                    one = write_one_report(amqp_url, body, database=database, env=env, deadline=deadline)
+                    peaks.append(one.peak_mb)
                     print(f"  {sink}: {name} report written, {time.perf_counter() - started:.1f}s", flush=True)
                 lines.append(
                     f"{sink:<9} {len(large) / 2**20:>9.1f} {peaks[0]:>13.0f} {peaks[1]:>13.0f} "

@@ -30,17 +30,32 @@ XDIST_GROUPS: Final = {
     # One worker runs these, so that the session's three-node cluster is started once, not once per worker.
     "cluster": "rabbit-cluster",
     # The tests that keep a core busy for tens of seconds (large reports, memory limits, benchmarks) are spread
-    # over two groups: at most two of them run at once on a 2-core machine, so none is starved into its timeouts.
-    "writer/test_memory_limit.py": "heavy-1",
+    # over two groups of about equal length: at most two of them run at once on a 2-core machine, so none is
+    # starved into its timeouts.
     "e2e/test_large_reports.py": "heavy-1",
-    "dashboard/test_bench_smoke.py": "heavy-1",
+    "writer/test_bench_smoke.py": "heavy-1",
+    "writer/test_memory_limit.py": "heavy-1",
     "ingest/test_memory.py": "heavy-2",
-    "writer/test_bench_smoke.py": "heavy-2",
-    "ingest/test_message_size.py": "heavy-2",
-    "dashboard/test_concurrency.py": "heavy-2",
     "ingest/test_bench_smoke.py": "heavy-2",
+    "dashboard/test_concurrency.py": "heavy-2",
+    "ingest/test_message_size.py": "heavy-2",
+    "dashboard/test_bench_smoke.py": "heavy-2",
 }
 """Test files or folders (under tests/) and the pytest-xdist group that runs them one at a time, on one worker."""
+SLOW_FIRST: Final = (
+    "deploy/test_run_own_broker.py",
+    "e2e/test_chaos.py",
+    "writer/test_duckdb_wedge.py",
+    "writer/test_outage.py",
+    "e2e/test_forgery.py",
+    "e2e/test_storage_write.py",
+    "deploy/test_run_full.py",
+    "writer/test_request_limit.py",
+    "volunteer/test_periodic.py",
+    "dashboard/test_bigquery_cost.py",
+)
+"""Test files outside the groups that take longest, longest first: the workers start them before the rest, so that
+none of them is left to run alone at the end while the other workers have nothing left to do."""
 
 
 # Examples are timed on shared 2-core machines where a neighbour can stall any one of them;
@@ -57,7 +72,10 @@ def pytest_configure() -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests of ``XDIST_GROUPS`` with their group (used by ``make test``'s ``--dist loadgroup``)."""
+    """Mark the tests of ``XDIST_GROUPS`` with their group and put ``SLOW_FIRST`` first (for ``--dist loadgroup``,
+    which hands the groups out first, largest first, then the other tests in this order)."""
+    slow = [TESTS / path for path in SLOW_FIRST]
+    items.sort(key=lambda item: next((n for n, path in enumerate(slow) if item.path == path), len(slow)))
     groups = {TESTS / path: group for path, group in XDIST_GROUPS.items()}
     for item in items:
         group = next((group for path, group in groups.items() if item.path.is_relative_to(path)), None)

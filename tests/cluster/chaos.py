@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from tests.support.amqp import blocking_channel
+from tests.support.amqp import take_messages
 from tests.support.pipeline import Gateway
 from tests.support.rabbit_cluster import RabbitCluster, RabbitNode
 from tests.support.report_senders import SenderPool, SendRecord
@@ -77,13 +77,7 @@ def kill(node: RabbitNode, what: str, senders: SenderPool) -> tuple[Kill, float]
 
 def drain_message_ids(cluster: RabbitCluster, queue: str) -> list[str]:
     """Take every message out of ``queue`` on the cluster; their message ids."""
-    ids: list[str] = []
-    with blocking_channel(cluster.any_url()) as channel:
-        while True:
-            method, properties, _ = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return ids
-            ids.append(properties.message_id)
+    return [properties.message_id for properties, _body in take_messages(cluster.any_url(), queue)]
 
 
 @dataclass

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.fleet import Fleet, make_fleet
 from tests.support.fleet_stores import load_duckdb
+from tests.support.run_files import built_once
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +19,6 @@ def fleet() -> Fleet:
 
 @pytest.fixture(scope="session")
 def fleet_db(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The fleet in a DuckDB file, as the writer stores it (read-only for the tests)."""
-    path = tmp_path_factory.mktemp("fleet") / "spartakus.duckdb"
-    load_duckdb(str(path), fleet.rows)
-    return path
+    """The fleet in a DuckDB file, as the writer stores it (read-only for the tests; one for all workers)."""
+    folder = built_once(tmp_path_factory, "fleet", lambda into: load_duckdb(str(into / "spartakus.duckdb"), fleet.rows))
+    return folder / "spartakus.duckdb"

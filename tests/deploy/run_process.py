@@ -64,6 +64,16 @@ class RunProcess:
     def wait_for(self, text: str, timeout: float) -> None:
         wait_until(lambda: text in self.output, timeout=timeout, what=f"{text!r} in:\n{self.output}")
 
+    def stop(self, timeout: float) -> None:
+        """If it still runs (a failed test): SIGTERM, so that it stops what it started; SIGKILL after ``timeout``."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
     def close(self) -> None:
         """Release the output pipe once the process has exited."""
         self._reader.join(timeout=10)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,13 +43,7 @@ def make_run(amqp_url: str, queue_name: str, tmp_path: Path) -> Iterator[RunProc
         children = run.children()
         yield run
     finally:
-        if run.process.poll() is None:  # a failed test: let the supervisor stop its children, then make sure
-            run.process.send_signal(signal.SIGTERM)
-            try:
-                run.process.wait(timeout=45)
-            except subprocess.TimeoutExpired:
-                run.process.kill()
-                run.process.wait()
+        run.stop(timeout=45)  # a failed test: let the supervisor stop its children, then make sure
         for child in children:
             if child.is_running():
                 child.kill()

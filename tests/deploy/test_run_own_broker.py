@@ -115,13 +115,7 @@ def make_run(env: dict[str, str], command: Sequence[str] = (), *, terminal: bool
         run.wait_for("Ctrl-C stops everything", timeout=BOOT_TIMEOUT)
         yield run
     finally:
-        if run.process.poll() is None:
-            run.process.send_signal(signal.SIGTERM)
-            try:
-                run.process.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                run.process.kill()
-                run.process.wait()
+        run.stop(timeout=120)
         run.close()
 
 

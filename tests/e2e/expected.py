@@ -7,27 +7,15 @@ mistake in the components cannot hide behind the same mistake in the test.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from tests.support.original_wire import NODE_INFO_FIELDS, node_object_id
+
 ORIGINAL_PROVIDERS: Final = frozenset(
     {"aws", "azure", "cloudstack", "gce", "mesos", "openstack", "ovirt", "photon", "rackspace", "vsphere"}
 )
-NODE_INFO_FIELDS: Final = (
-    "operatingSystem",
-    "osImage",
-    "kernelVersion",
-    "architecture",
-    "containerRuntimeVersion",
-    "kubeletVersion",
-)
-
-
-def node_id(name: str, machine_id: str, system_uuid: str) -> str:
-    """The original's anonymised id: md5 hex of the three strings concatenated."""
-    return hashlib.md5((name + machine_id + system_uuid).encode(), usedforsecurity=False).hexdigest()
 
 
 def expected_node(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -35,7 +23,7 @@ def expected_node(raw: Mapping[str, Any]) -> dict[str, Any]:
     info = raw["status"]["nodeInfo"]
     provider_id = raw["spec"].get("providerID", "")
     scheme = provider_id.split("://", 1)[0] if "://" in provider_id else ""
-    node: dict[str, Any] = {"id": node_id(raw["metadata"]["name"], info["machineID"], info["systemUUID"])}
+    node: dict[str, Any] = {"id": node_object_id(raw)}
     node.update({name: info[name] for name in NODE_INFO_FIELDS})
     node["cloudProvider"] = scheme if scheme in ORIGINAL_PROVIDERS else "unknown"
     node["capacity"] = [{"resource": k, "value": v} for k, v in sorted(raw["status"]["capacity"].items())]

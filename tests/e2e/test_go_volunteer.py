@@ -19,7 +19,8 @@ import pytest
 
 from schema.report import derive_report_id, parse_report
 from tests.e2e.conftest import BigQueryStore
-from tests.e2e.expected import COLUMNS, node_id, with_column_names, without_empty
+from tests.e2e.expected import COLUMNS, with_column_names, without_empty
+from tests.support.original_wire import GKE_NODE, node_id
 from tests.support.pipeline import Answer, Gateway, Pipeline
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
@@ -43,13 +44,7 @@ def go_record(cluster_id: str) -> dict[str, Any]:
         "nodes": [
             {
                 "id": node_id(*gke),
-                "operatingSystem": "linux",
-                "osImage": "Container-Optimized OS from Google",
-                "kernelVersion": "6.1.100+",
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.7.22",
-                "kubeletVersion": "v1.31.1-gke.1678000",
-                "cloudProvider": "gce",
+                **GKE_NODE,
                 "capacity": [
                     {"resource": "cpu", "value": "4"},
                     {"resource": "ephemeral-storage", "value": "98831908Ki"},

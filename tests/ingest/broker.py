@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from schema.message import decode_body
-from tests.support.amqp import blocking_channel
+from tests.support.amqp import take_messages
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,4 @@ class Delivered:
 
 def take_all(amqp_url: str, queue: str) -> list[Delivered]:
     """Every message now in ``queue``, acknowledged (so removed)."""
-    taken: list[Delivered] = []
-    with blocking_channel(amqp_url) as channel:
-        while True:
-            method, properties, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return taken
-            taken.append(Delivered(body, properties))
+    return [Delivered(body, properties) for properties, body in take_messages(amqp_url, queue)]

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.bench_runs import run_bench
 from tests.support.services import missing_service
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_ingest_bench_quick_run_prints_ceiling_gateway_fixed_rate_attacks_and_targets(amqp_url: str) -> None:
     if shutil.which("wrk") is None:
         missing_service("wrk is not installed (apt-get install -y wrk)")
 
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.ingest_bench", "--quick", "--amqp-url", amqp_url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
+    result = run_bench("-m", "bench.ingest_bench", "--quick", "--amqp-url", amqp_url, timeout=300)
 
-    assert result.returncode == 0, result.stdout + result.stderr
     kinds = [line.split()[0] for line in result.stdout.splitlines()]
     large = ["large", "million", "targets"]
     floods = ["signed", "limits"]

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.support.original_wire import NODE_INFO_FIELDS
+
 _S = "STRING"
 _REQUIRED = "REQUIRED"
 _NULLABLE = "NULLABLE"
+
+
+def _pairs(name: str, key: str) -> dict[str, Any]:
+    """A repeated record of two required strings, ``key`` and ``value``."""
+    fields = [{"name": key, "type": _S, "mode": _REQUIRED}, {"name": "value", "type": _S, "mode": _REQUIRED}]
+    return {"name": name, "type": "RECORD", "mode": "REPEATED", "fields": fields}
+
 
 # The table the original Spartakus collector created (pkg/database/bigquery.schema.json, with extensions).
 ORIGINAL_TABLE: list[dict[str, Any]] = [
@@ -20,36 +29,9 @@ ORIGINAL_TABLE: list[dict[str, Any]] = [
         "mode": "REPEATED",
         "fields": [
             {"name": "id", "type": _S, "mode": _REQUIRED},
-            *(
-                {"name": n, "type": _S, "mode": _NULLABLE}
-                for n in (
-                    "operatingSystem",
-                    "osImage",
-                    "kernelVersion",
-                    "architecture",
-                    "containerRuntimeVersion",
-                    "kubeletVersion",
-                    "cloudProvider",
-                )
-            ),
-            {
-                "name": "capacity",
-                "type": "RECORD",
-                "mode": "REPEATED",
-                "fields": [
-                    {"name": "resource", "type": _S, "mode": _REQUIRED},
-                    {"name": "value", "type": _S, "mode": _REQUIRED},
-                ],
-            },
+            *({"name": n, "type": _S, "mode": _NULLABLE} for n in (*NODE_INFO_FIELDS, "cloudProvider")),
+            _pairs("capacity", "resource"),
         ],
     },
-    {
-        "name": "extensions",
-        "type": "RECORD",
-        "mode": "REPEATED",
-        "fields": [
-            {"name": "name", "type": _S, "mode": _REQUIRED},
-            {"name": "value", "type": _S, "mode": _REQUIRED},
-        ],
-    },
+    _pairs("extensions", "name"),
 ]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
+
+from tests.support.original_wire import GKE_NODE, node_id
 
 SEED_EXAMPLE: dict[str, Any] = {
     # The user guide's example report, field for field.
@@ -16,11 +17,6 @@ SEED_EXAMPLE: dict[str, Any] = {
         {"name": "example.com/foo", "value": "bar"},
     ],
 }
-
-
-def node_id(name: str, machine_id: str, system_uuid: str) -> str:
-    """The original volunteer's anonymised node id."""
-    return hashlib.md5((name + machine_id + system_uuid).encode(), usedforsecurity=False).hexdigest()
 
 
 def three_node_report(timestamp: str = "1795779062") -> dict[str, Any]:
@@ -36,17 +32,7 @@ def three_node_report(timestamp: str = "1795779062") -> dict[str, Any]:
         "clusterID": "0b7f6b4e-4a57-4f3e-9c41-0e8a5e3f4d21",
         "masterVersion": "v1.31.1-gke.1678000",
         "nodes": [
-            {
-                "id": node_id("gke-a", "m1", "u1"),
-                "operatingSystem": "linux",
-                "osImage": "Container-Optimized OS from Google",
-                "kernelVersion": "6.1.100+",
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.7.22",
-                "kubeletVersion": "v1.31.1-gke.1678000",
-                "cloudProvider": "gce",
-                "capacity": capacity,
-            },
+            {"id": node_id("gke-a", "m1", "u1"), **GKE_NODE, "capacity": capacity},
             {
                 "id": node_id("ip-10-0-0-1", "m2", "u2"),
                 "operatingSystem": "linux",

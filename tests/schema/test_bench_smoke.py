@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "schema_bench.py"
+from tests.support.bench_runs import run_bench
 
 
 def test_schema_bench_quick_run_prints_both_sizes_and_the_ratio() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, check=False, timeout=120
-    )
+    lines = run_bench("bench/schema_bench.py", "--quick", timeout=120).stdout.splitlines()
 
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines[1:3]] == ["10", "5000"]
     assert "validation costs at most" in lines[-1]

@@ -7,6 +7,8 @@ import json
 import uuid
 from typing import Any, Final
 
+from tests.support.original_wire import GKE_NODE
+
 CAPACITY: Final = (
     ("attachable-volumes-gce-pd", "127"),
     ("cpu", "16"),
@@ -22,7 +24,7 @@ CAPACITY: Final = (
     ("smarter-devices/fuse", "20"),
 )
 """A dozen capacity entries, as a node with device plugins reports them."""
-DEFAULT_OS_IMAGE: Final = "Container-Optimized OS from Google"
+DEFAULT_OS_IMAGE: Final = GKE_NODE["osImage"]
 CJK_OS_IMAGE: Final = "容器优化操作系统 企业版 22.04 长期支持 (コンテナ最適化 OS)"
 
 
@@ -39,13 +41,8 @@ def go_volunteer_report(
         "nodes": [
             {
                 "id": hashlib.md5(f"gke-prod-pool-{i:05d}".encode(), usedforsecurity=False).hexdigest(),
-                "operatingSystem": "linux",
+                **GKE_NODE,
                 "osImage": os_image,
-                "kernelVersion": "6.1.100+",
-                "architecture": "amd64",
-                "containerRuntimeVersion": "containerd://1.7.22",
-                "kubeletVersion": "v1.31.1-gke.1678000",
-                "cloudProvider": "gce",
                 "capacity": [{"resource": r, "value": v} for r, v in entries],
             }
             for i in range(nodes)

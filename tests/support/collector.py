@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.support.original_wire import NODE_STRING_FIELDS
 from tests.support.services import wait_until
 
 _log = logging.getLogger(__name__)
@@ -54,16 +55,6 @@ class Received:
 
 
 _STRING_FIELDS = ("version", "timestamp", "clusterID", "masterVersion")
-_NODE_STRING_FIELDS = (
-    "id",
-    "operatingSystem",
-    "osImage",
-    "kernelVersion",
-    "architecture",
-    "containerRuntimeVersion",
-    "kubeletVersion",
-    "cloudProvider",
-)
 
 
 def _strings_error(obj: dict[str, Any], names: tuple[str, ...], where: str) -> str | None:
@@ -96,7 +87,7 @@ def go_decode_error(body: bytes) -> str | None:
     for ext in record.get("extensions") or []:
         problem = problem or _strings_error(ext, ("name", "value"), "Extension")
     for node in record.get("nodes") or []:
-        problem = problem or _strings_error(node, _NODE_STRING_FIELDS, "Node")
+        problem = problem or _strings_error(node, NODE_STRING_FIELDS, "Node")
         problem = problem or _list_of_objects_error(node.get("capacity"), "Node.capacity")
         for resource in node.get("capacity") or []:
             problem = problem or _strings_error(resource, ("resource", "value"), "Resource")

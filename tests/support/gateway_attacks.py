@@ -64,11 +64,19 @@ class Probe:
         return len(self.results) / self.elapsed if self.elapsed else 0.0
 
 
-def post(port: int, body: bytes, headers: dict[str, str], timeout: float = 10) -> int:
-    """POST on a fresh connection; the status, or 0 if the connection failed."""
+def _exchange(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    timeout: float,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> int:
+    """One request on a fresh connection; the status, or 0 if the connection failed."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("POST", "/api/v1", body=body, headers=headers)
+        connection.request(method, path, body=body, headers=headers or {})
         answer = connection.getresponse()
         answer.read()
     except (OSError, http.client.HTTPException):
@@ -77,21 +85,16 @@ def post(port: int, body: bytes, headers: dict[str, str], timeout: float = 10) -
         return answer.status
     finally:
         connection.close()
+
+
+def post(port: int, body: bytes, headers: dict[str, str], timeout: float = 10) -> int:
+    """POST on a fresh connection; the status, or 0 if the connection failed."""
+    return _exchange(port, "POST", "/api/v1", timeout=timeout, body=body, headers=headers)
 
 
 def get(port: int, path: str, timeout: float = 10) -> int:
     """GET ``path`` on a fresh connection; the status, or 0 if the connection failed."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        answer = connection.getresponse()
-        answer.read()
-    except (OSError, http.client.HTTPException):
-        return 0
-    else:
-        return answer.status
-    finally:
-        connection.close()
+    return _exchange(port, "GET", path, timeout=timeout)
 
 
 def probe_small_reports(port: int, *, seconds: float, threads: int = 2) -> Probe:

@@ -73,6 +73,7 @@ class SenderPool:
         self._accepted = 0
         self._answered_sent: list[float] = []
         self._abort = threading.Event()
+        self._finish = threading.Event()
         self._threads = [
             threading.Thread(target=self._run, name=f"sender-{n}", daemon=True) for n in range(concurrency)
         ]
@@ -94,6 +95,10 @@ class SenderPool:
             thread.start()
         return self
 
+    def finish(self) -> None:
+        """Make every sender stop taking new reports; the ones under way are still retried until accepted."""
+        self._finish.set()
+
     def abort(self) -> None:
         """Make every sender stop after its current attempt."""
         self._abort.set()
@@ -111,7 +116,7 @@ class SenderPool:
     def _run(self) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", self._port, timeout=30)
         try:
-            while not self._abort.is_set():
+            while not self._abort.is_set() and not self._finish.is_set():
                 try:
                     index = self._todo.get_nowait()
                 except queue.Empty:

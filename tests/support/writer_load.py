@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pika
@@ -15,6 +16,8 @@ from schema.report import SCHEMA_VERSION
 from schema.topology import CONTENT_TYPE, PERSISTENT, RECEIVED_AT_HEADER, SCHEMA_VERSION_HEADER, topology_for
 from tests.support.amqp import blocking_channel
 from tests.support.services import wait_until
+from writer.duckdb_sink import DuckDbSink
+from writer.rows import decode_report
 
 
 def sample_report(index: int = 0, *, nodes: int = 3, cluster_id: str | None = None, pad: int = 0) -> dict[str, Any]:
@@ -134,3 +137,18 @@ def returned_until_dead(url: str, queue: str, count: int = 1, *, timeout: float 
             return int(channel.queue_declare(dead, passive=True).method.message_count) >= count
 
         wait_until(dead_lettered, timeout=timeout, interval=0.01, what=f"the broker to dead-letter {count} of {queue}")
+
+
+def store_two_clusters(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A DuckDB store at ``path`` with two reports of ``cluster-a`` (the newer one written first) and one of
+    ``cluster-b``; the newest report of each cluster, in that order."""
+    older = sample_report(1, cluster_id="cluster-a")
+    newer = sample_report(2, cluster_id="cluster-a")
+    newer["receivedAt"] = "2030-01-01T00:00:00+00:00"
+    other = sample_report(3, cluster_id="cluster-b")
+    sink = DuckDbSink(str(path))
+    try:
+        sink.write([decode_report(json.dumps(r).encode()) for r in (newer, older, other)])
+    finally:
+        sink.close()
+    return newer, other

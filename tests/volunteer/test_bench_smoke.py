@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "volunteer_bench.py"
+from tests.support.bench_runs import run_bench
 
 pytestmark = pytest.mark.integration
 
 
 def test_quick_benchmark_prints_the_volunteer_and_its_idle_tree_beside_their_baselines() -> None:
-    result = subprocess.run(
-        [sys.executable, str(BENCH), "--quick"], capture_output=True, text=True, check=False, timeout=120
-    )
+    result = run_bench("bench/volunteer_bench.py", "--quick", timeout=120)
 
-    assert result.returncode == 0, result.stderr
     header, row = result.stdout.splitlines()[1:3]
     assert header.split()[:4] == ["nodes", "served", "MB", "baseline"]
     nodes, _served, baseline, volunteer, ratio, rss, _report = row.split()

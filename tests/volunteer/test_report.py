@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -13,6 +12,7 @@ import pytest
 from schema.report import Extension, derive_report_id, parse_report
 from tests.support.collector import go_decode_error
 from tests.support.k8s_nodes import generate_nodes, sample_nodes
+from tests.support.original_wire import node_object_id
 from tests.volunteer.twins import InMemoryCluster
 from volunteer.errors import StoppedError
 from volunteer.report import build_report, volunteer_version
@@ -56,14 +56,7 @@ def test_node_ids_are_the_originals() -> None:
 
     ids = [n["id"] for n in json.loads(_build(InMemoryCluster(nodes)).body)["nodes"]]
 
-    expected = [
-        hashlib.md5(  # noqa: S324  # the original's id is md5 by definition
-            (
-                n["metadata"]["name"] + n["status"]["nodeInfo"]["machineID"] + n["status"]["nodeInfo"]["systemUUID"]
-            ).encode()
-        ).hexdigest()
-        for n in nodes
-    ]
+    expected = [node_object_id(n) for n in nodes]
     assert ids == expected
 
 

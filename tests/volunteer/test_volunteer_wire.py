@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -14,6 +13,7 @@ from schema.report import parse_report
 from tests.support.collector import CollectorStandIn, Reply
 from tests.support.k8s_api import KubeApiStandIn
 from tests.support.k8s_nodes import sample_nodes
+from tests.support.original_wire import node_object_id
 from volunteer.cluster import connect
 from volunteer.one_report import OneReport
 from volunteer.sender import HttpSender
@@ -43,14 +43,7 @@ def test_the_collector_receives_every_node_with_the_originals_ids(
     [request] = collector.reports()
     report = request.json()
     in_key_order = sorted(sample_nodes(), key=lambda n: n["metadata"]["name"])  # as the API server lists them
-    expected_ids = [
-        hashlib.md5(  # noqa: S324  # the original's id is md5 by definition
-            (
-                n["metadata"]["name"] + n["status"]["nodeInfo"]["machineID"] + n["status"]["nodeInfo"]["systemUUID"]
-            ).encode()
-        ).hexdigest()
-        for n in in_key_order
-    ]
+    expected_ids = [node_object_id(n) for n in in_key_order]
     assert [n["id"] for n in report["nodes"]] == expected_ids
     # aks-..., gke-..., ip-... (EKS), kind-..., rack2-... (no providerID)
     assert [n["cloudProvider"] for n in report["nodes"]] == ["azure", "gce", "aws", "unknown", "unknown"]

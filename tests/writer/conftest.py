@@ -12,6 +12,7 @@ from google.api_core.exceptions import GoogleAPICallError, ServiceUnavailable
 from google.cloud import bigquery
 
 from runtime.retry import RetryPolicy
+from schema.bigquery import load_table_schema
 from writer.bigquery_sink import BigQuerySink, translate
 from writer.errors import TransientSinkError
 from writer.rows import Row
@@ -166,6 +167,25 @@ class BigQueryTarget:
     def report_ids(self, table: str) -> set[str]:
         """Every reportID in ``table``."""
         return {row[0] for row in self.client.query(table_sql("reportID", table)).result()}
+
+    def assert_created_as_committed(self, table_id: str) -> None:
+        """``table_id`` has the committed schema, a partition a day of ``receivedAt`` and clustering on
+        ``clusterID``."""
+        table = self.client.get_table(table_id)
+        assert [f.to_api_repr() for f in table.schema] == load_table_schema()
+        assert table.time_partitioning.field == "receivedAt"
+        assert table.time_partitioning.type_ == "DAY"
+        assert table.clustering_fields == ["clusterID"]
+
+    def create_table_refusing_master_versions(self) -> None:
+        """The table with ``masterVersion`` an INTEGER: every row that has one (a string) is refused."""
+        schema = [
+            bigquery.SchemaField("masterVersion", "INTEGER")
+            if c["name"] == "masterVersion"
+            else bigquery.SchemaField.from_api_repr(c)
+            for c in load_table_schema()
+        ]
+        self.client.create_table(bigquery.Table(self.table_id, schema=schema))
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import requests
 from google.api_core import exceptions as google_errors
 from google.cloud import bigquery
 
-from schema.bigquery import load_table_schema
 from tests.schema.original_table import ORIGINAL_TABLE
 from tests.support.writer_load import sample_report
 from tests.writer.conftest import BigQueryTarget, api_error
@@ -45,11 +44,7 @@ def test_missing_dataset_and_table_are_created_partitioned_clustered_with_the_de
         batch = rows(3)
         assert not sink.write(batch).rejected
         sink.write(batch[:1])
-        table = client.get_table(table_id)
-        assert [f.to_api_repr() for f in table.schema] == load_table_schema()
-        assert table.time_partitioning.field == "receivedAt"
-        assert table.time_partitioning.type_ == "DAY"
-        assert table.clustering_fields == ["clusterID"]
+        bq_target.assert_created_as_committed(table_id)
         assert bq_target.scalar("COUNT(*)", table_id) == 4
         assert bq_target.scalar("COUNT(*)", f"{table_id}_dedup") == 3
         gce = bq_target.scalar("COUNT(*)", f"{table_id}_dedup`, UNNEST(nodes) AS `n", "n.cloudProvider = 'gce'")
@@ -85,13 +80,7 @@ def test_rows_are_appended_to_a_table_with_the_original_spartakus_schema(bq_targ
 
 
 def test_rows_the_table_refuses_are_reported_and_the_others_stored(bq_target: BigQueryTarget) -> None:
-    schema = [
-        bigquery.SchemaField("masterVersion", "INTEGER")
-        if c["name"] == "masterVersion"
-        else bigquery.SchemaField.from_api_repr(c)
-        for c in load_table_schema()
-    ]
-    bq_target.client.create_table(bigquery.Table(bq_target.table_id, schema=schema))
+    bq_target.create_table_refusing_master_versions()
     batch = rows(3)
     fine = sample_report(9)
     del fine["masterVersion"]

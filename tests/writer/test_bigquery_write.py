@@ -63,10 +63,7 @@ def test_rows_go_through_one_append_stream_into_a_created_table_with_the_dedup_v
         assert not sink.write(rows(2, nodes=0)).rejected
     finally:
         sink.close()
-    table = client.get_table(table_id)
-    assert [f.to_api_repr() for f in table.schema] == load_table_schema()
-    assert table.time_partitioning.field == "receivedAt"
-    assert table.clustering_fields == ["clusterID"]
+    bq_target.assert_created_as_committed(table_id)
     assert bq_target.scalar("COUNT(*)", table_id) == 6
     assert bq_target.scalar("COUNT(*)", f"{table_id}_dedup") == 5
     gce = bq_target.scalar("COUNT(*)", f"{table_id}_dedup`, UNNEST(nodes) AS `n", "n.cloudProvider = 'gce'")

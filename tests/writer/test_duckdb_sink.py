@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.services import wait_until
-from tests.support.writer_load import sample_report
+from tests.support.writer_load import sample_report, store_two_clusters
 from writer.duckdb_sink import DuckDbSink, latest_reports
 from writer.errors import SinkConfigError
 from writer.rows import Row, decode_report
@@ -79,15 +79,9 @@ def test_the_dedup_view_keeps_one_row_per_report_id(tmp_path: Path) -> None:
 
 
 def test_latest_reports_gives_the_newest_report_of_each_cluster(tmp_path: Path) -> None:
-    path = str(tmp_path / "reports.duckdb")
-    sink = DuckDbSink(path)
-    old = sample_report(1, cluster_id="cluster-a")
-    new = sample_report(2, cluster_id="cluster-a")
-    new["receivedAt"] = "2030-01-01T00:00:00+00:00"
-    other = sample_report(3, cluster_id="cluster-b")
-    sink.write([decode_report(json.dumps(r).encode()) for r in (new, old, other)])
-    sink.close()
-    latest = latest_reports(path)
+    path = tmp_path / "reports.duckdb"
+    new, other = store_two_clusters(path)
+    latest = latest_reports(str(path))
     assert [(r["clusterID"], r["reportID"]) for r in latest] == [
         ("cluster-a", new["reportID"]),
         ("cluster-b", other["reportID"]),

@@ -10,7 +10,7 @@ import unicodedata
 from pathlib import Path
 
 from tests.support.big_reports import go_body, go_volunteer_report
-from tests.support.writer_load import sample_report
+from tests.support.writer_load import sample_report, store_two_clusters
 from writer.duckdb_sink import DuckDbSink, latest_reports
 from writer.reports import CELL_MAX, COLUMNS, render_table
 from writer.rows import decode_report
@@ -18,13 +18,7 @@ from writer.rows import decode_report
 
 def _store(tmp_path: Path) -> str:
     path = tmp_path / "reports.duckdb"
-    sink = DuckDbSink(str(path))
-    older = sample_report(1, cluster_id="cluster-a")
-    newer = sample_report(2, cluster_id="cluster-a")
-    newer["receivedAt"] = "2030-01-01T00:00:00+00:00"
-    other = sample_report(3, cluster_id="cluster-b")
-    sink.write([decode_report(json.dumps(r).encode()) for r in (older, newer, other)])
-    sink.close()
+    store_two_clusters(path)
     return f"duckdb:///{path}"
 
 

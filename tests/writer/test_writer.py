@@ -8,10 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google.cloud import bigquery
 
 from runtime.retry import RetryPolicy
-from schema.bigquery import load_table_schema
 from schema.topology import ERROR_HEADER, RECEIVED_AT_HEADER, SCHEMA_VERSION_HEADER
 from tests.support.amqp import blocking_channel
 from tests.support.services import wait_until
@@ -210,13 +208,7 @@ def test_two_writers_share_one_queue_without_loss_or_double_acks(
 def test_rows_bigquery_rejects_are_dead_lettered_and_the_rest_written(
     amqp_url: str, queue_name: str, bq_target: BigQueryTarget, start_writer: StartWriter
 ) -> None:
-    schema = [
-        bigquery.SchemaField("masterVersion", "INTEGER")
-        if c["name"] == "masterVersion"
-        else bigquery.SchemaField.from_api_repr(c)
-        for c in load_table_schema()
-    ]
-    bq_target.client.create_table(bigquery.Table(bq_target.table_id, schema=schema))
+    bq_target.create_table_refusing_master_versions()
     batch = reports(3)
     for report in batch[1:]:
         del report["masterVersion"]
