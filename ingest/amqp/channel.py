@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import pika.spec
 
-from ingest.amqp.connection import OPEN_TIMEOUT, PendingCalls, close_quietly, start_connection
+from ingest.amqp.connection import OPEN_TIMEOUT, PendingCalls, close_quietly, settle, start_connection
 from ingest.amqp.state import Event, State, next_state
 from ingest.confirms import ConfirmTracker
 from ingest.metrics import IngestMetrics
@@ -115,13 +115,16 @@ class Channel:
             self._sweeper.cancel()
         if self._task is not None:
             self._task.cancel()
+            await asyncio.wait([self._task])  # not ``alive`` once closed
         connection = self._connection
         if connection is not None and connection.is_open:
-            self._lost.clear()
+            # Not ``_lost``: that is set once the channel closes, before the connection is closed.
+            closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            connection.add_on_close_callback(lambda _connection, _reason: settle(closed))
             connection.close()
             try:
                 async with asyncio.timeout(OPEN_TIMEOUT):
-                    await self._lost.wait()
+                    await closed
             except TimeoutError:
                 log.warning("broker did not acknowledge the connection close")
         self._on(Event.CLOSED)

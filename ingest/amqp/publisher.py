@@ -59,11 +59,6 @@ class AmqpPublisher:
         self._metrics = metrics
 
     @property
-    def state(self) -> State:
-        """Where the channel stands (``ingest.amqp.channel.State``)."""
-        return self._channel.state
-
-    @property
     def ready(self) -> bool:
         """Whether a publish could be confirmed now.
 

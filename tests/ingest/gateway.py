@@ -81,9 +81,9 @@ class Gateway:
         chosen = JSON_HEADERS if headers is None else headers
         return self.request("POST", path, body, chosen, timeout=timeout, source=source)
 
-    def post_report(self, report: Mapping[str, Any]) -> Response:
+    def post_report(self, report: Mapping[str, Any], *, timeout: float = 15) -> Response:
         """POST ``report`` as the Go volunteer does: plain JSON, application/json."""
-        return self.post(json.dumps(report).encode())
+        return self.post(json.dumps(report).encode(), timeout=timeout)
 
     def post_gzip(self, body: bytes) -> Response:
         """POST ``body`` gzip-compressed."""

@@ -220,3 +220,49 @@ def test_settling_a_tag_twice_is_refused_before_anything_is_sent_and_the_session
     assert session.unsettled == 0
     harness.publish(b"c")
     assert bodies(receive(session, deliveries, 3)) == [b"a", b"b", b"c"]
+
+
+def test_cancel_before_anything_is_handed_over_leaves_every_message_in_the_queue(harness: Harness) -> None:
+    deliveries: list[Delivery] = []
+    session = harness.open(deliveries)
+    harness.publish(b"a", b"b", b"c")
+    # The real session's consumer has been sent these by now, or soon: cancel must give them all back.
+
+    session.cancel()
+
+    stay_quiet(session)
+    assert (deliveries, session.unsettled) == ([], 0)
+    wait_until(lambda: session.ready_messages() == 3, timeout=10, what="three ready messages")
+    other: list[Delivery] = []
+    assert sorted(bodies(receive(harness.open(other), other, 3))) == [b"a", b"b", b"c"]
+
+
+def test_a_batch_above_an_older_held_delivery_is_acked_without_taking_the_older_one(harness: Harness) -> None:
+    deliveries: list[Delivery] = []
+    session = harness.open(deliveries)
+    harness.publish(b"old", b"x", b"y", b"z", b"new")
+    _old, x, y, z, _new = receive(session, deliveries, 5)
+
+    session.settle(ack=[x.tag, y.tag, z.tag])  # a multiple ack of z's tag would take "old" with it
+    assert session.unsettled == 2
+    session.close()
+
+    again: list[Delivery] = []
+    assert sorted(bodies(receive(harness.open(again), again, 2))) == [b"new", b"old"]
+
+
+def test_a_multiple_ack_and_a_requeue_in_one_settlement_settle_exactly_their_own(harness: Harness) -> None:
+    deliveries: list[Delivery] = []
+    session = harness.open(deliveries)
+    harness.publish(b"a", b"b", b"c", b"d", b"e")
+    first = receive(session, deliveries, 5)
+
+    session.settle(ack=[d.tag for d in first[:3]], requeue=[first[3].tag])  # one multiple ack, then one nack
+
+    assert session.unsettled == 1
+    again = receive(session, deliveries, 6)[5:]
+    assert bodies(again) == [b"d"]
+    session.settle(ack=[again[0].tag, first[4].tag])
+    assert session.unsettled == 0
+    stay_quiet(session)
+    assert len(deliveries) == 6
