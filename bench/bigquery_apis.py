@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from typing import Final
 
-from bench.writer_bench import DATASET, Deadline, emulator_env, preloaded_queue, prepared, run_writer, write_one_report
+from bench.writer_bench import DATASET, Deadline, drain_preloaded, emulator_env, prepared, write_one_report
 from tests.support.big_reports import go_body, go_volunteer_report
 from tests.support.bqemulator_process import PROJECT, EmulatorProcess, emulator_client
 from writer.bigquery_sink import BigQuerySink
@@ -49,16 +49,14 @@ def measure(
         table = f"{PROJECT}.{DATASET}.{api.replace('-', '_')}"
         BigQuerySink(table, client=client).ensure_table()
         reports, _rows = prepared(count)
-        with preloaded_queue(amqp_url, reports, deadline) as queue:
-            drained = run_writer(
-                amqp_url=amqp_url,
-                queue=queue,
-                database=f"bigquery://{table}",
-                batch_size=batch_size,
-                count=count,
-                env=emulator_env(emulator, api),
-                deadline=deadline,
-            )
+        drained = drain_preloaded(
+            amqp_url,
+            reports,
+            database=f"bigquery://{table}",
+            batch_size=batch_size,
+            env=emulator_env(emulator, api),
+            deadline=deadline,
+        )
         stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{table}_dedup`").result()))[0]  # noqa: S608
         assert stored == count, f"{stored} rows in the dedup view, expected {count}"
         figures = Figures(api, count / drained.seconds, drained.cpu_us_per_row, drained.peak_mb)

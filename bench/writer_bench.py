@@ -194,6 +194,28 @@ def run_writer(
             process.wait(timeout=30)
 
 
+def drain_preloaded(
+    amqp_url: str,
+    reports: list[dict[str, Any]],
+    *,
+    database: str,
+    batch_size: int,
+    env: dict[str, str],
+    deadline: Deadline,
+) -> Drained:
+    """``reports`` preloaded into a queue of their own, then drained by a ``spartakus writer`` (``run_writer``)."""
+    with preloaded_queue(amqp_url, reports, deadline) as queue:
+        return run_writer(
+            amqp_url=amqp_url,
+            queue=queue,
+            database=database,
+            batch_size=batch_size,
+            count=len(reports),
+            env=env,
+            deadline=deadline,
+        )
+
+
 def emulator_env(emulator: EmulatorProcess, api: str = "storage-write") -> dict[str, str]:
     """A writer's environment for ``emulator``: REST, the Storage Write API's gRPC, and which API writes."""
     return {
@@ -227,16 +249,14 @@ def bench_bigquery(amqp_url: str, count: int, batch_size: int, deadline: Deadlin
         emulator.start(timeout=min(120.0, deadline.left()))
         writer_table = f"{PROJECT}.{DATASET}.writer"
         BigQuerySink(writer_table, client=client).ensure_table()
-        with preloaded_queue(amqp_url, reports, deadline) as queue:
-            drained = run_writer(
-                amqp_url=amqp_url,
-                queue=queue,
-                database=f"bigquery://{writer_table}",
-                batch_size=batch_size,
-                count=count,
-                env=emulator_env(emulator),
-                deadline=deadline,
-            )
+        drained = drain_preloaded(
+            amqp_url,
+            reports,
+            database=f"bigquery://{writer_table}",
+            batch_size=batch_size,
+            env=emulator_env(emulator),
+            deadline=deadline,
+        )
         seconds, rss = drained.seconds, drained.rss
         stored = next(iter(client.query(f"SELECT COUNT(*) FROM `{writer_table}_dedup`").result()))[0]  # noqa: S608
         assert stored == count, f"{stored} rows in the dedup view, expected {count}"
@@ -261,16 +281,9 @@ def bench_duckdb(amqp_url: str, count: int, batch_size: int, deadline: Deadline)
         print(f"  ceiling: {count} rows in {ceiling:.2f}s, CPU {cpu_us:.0f} us/row", flush=True)
         path = Path(folder) / "writer.duckdb"
         DuckDbSink(str(path)).close()
-        with preloaded_queue(amqp_url, reports, deadline) as queue:
-            drained = run_writer(
-                amqp_url=amqp_url,
-                queue=queue,
-                database=f"duckdb:///{path}",
-                batch_size=batch_size,
-                count=count,
-                env={},
-                deadline=deadline,
-            )
+        drained = drain_preloaded(
+            amqp_url, reports, database=f"duckdb:///{path}", batch_size=batch_size, env={}, deadline=deadline
+        )
         seconds, rss = drained.seconds, drained.rss
         check = DuckDbSink(str(path))
         stored = check.fetchall("SELECT count(*) FROM reports_dedup")[0]
@@ -284,16 +297,9 @@ def bench_consume_only(amqp_url: str, count: int, batch_size: int, deadline: Dea
     """The writer into ``stdout`` (discarded): what consuming and validating alone allow, as a reference."""
     print("reference: writer into stdout (discarded), i.e. consume + validate only:", flush=True)
     reports, _rows = prepared(count)
-    with preloaded_queue(amqp_url, reports, deadline) as queue:
-        seconds = run_writer(
-            amqp_url=amqp_url,
-            queue=queue,
-            database="stdout",
-            batch_size=batch_size,
-            count=count,
-            env={},
-            deadline=deadline,
-        ).seconds
+    seconds = drain_preloaded(
+        amqp_url, reports, database="stdout", batch_size=batch_size, env={}, deadline=deadline
+    ).seconds
     print(f"  writer:  {count} rows in {seconds:.2f}s", flush=True)
     return count / seconds
 
