@@ -41,11 +41,14 @@ from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-REPORTS: Final = 3000
-"""Reports at hand: at SEND_RATE, some 70 s of sending, more than a kill, a restart and a second kill take."""
+REPORTS: Final = 6000
+"""Reports at hand: at SEND_RATE, over two minutes of sending, more than a kill, a restart, a second kill and
+AFTER_LAST_KILL more take on a busy machine (the senders finish as soon as those are done)."""
 SENDERS: Final = 16
 SEND_RATE: Final = 45.0
 """Attempts per second."""
+BEFORE_FIRST_KILL: Final = 600
+"""Reports accepted before the first kill: the queue and both writers are busy by then."""
 AFTER_LAST_KILL: Final = 300
 """Reports accepted after the gateway answered 204 again following the last kill, before the senders finish."""
 SEND_DEADLINE: Final = 240.0
@@ -71,7 +74,11 @@ def start(pipeline: Pipeline, tmp_path: Path) -> tuple[Gateway, dict[str, int], 
 
 def inject_node_losses(cluster: RabbitCluster, queue: str, gateway: Gateway, senders: SenderPool) -> list[Kill]:
     """Kill the leader's node, start it again, kill the gateway's node; each while reports are still arriving."""
-    wait_until(lambda: senders.accepted >= REPORTS // 5, timeout=STEP_TIMEOUT, what="a fifth of the reports accepted")
+    wait_until(
+        lambda: senders.accepted >= BEFORE_FIRST_KILL,
+        timeout=STEP_TIMEOUT,
+        what=f"{BEFORE_FIRST_KILL} reports accepted",
+    )
     leader = cluster.quorum_leader(queue)
     first, since = kill(leader, "queue leader's node", senders)
     first.seconds_to_204 = wait_for_204(senders, since, RECOVERY_TIMEOUT)
@@ -174,7 +181,9 @@ def test_no_report_answered_204_is_lost_when_broker_nodes_are_killed(
     assert set(stored.view_ids) == accepted, "the stores hold reports nobody sent"
 
 
-MAJORITY_REPORTS: Final = 1500
+MAJORITY_REPORTS: Final = 4000
+"""Reports at hand: at MAJORITY_RATE, over two minutes of sending, so that the senders still have reports once a node
+is back, however long its restart took on a busy machine (they stop when reports flow again)."""
 MAJORITY_RATE: Final = 30.0
 OUTAGE_ATTEMPTS: Final = 40
 """Answers to requests sent while the majority is gone that the test waits for: proof the gateway was asked."""
