@@ -4,10 +4,8 @@ A gateway and two writers (DuckDB, one file each) get every node's URL in one
 ``--amqp-url``. Sixteen senders post distinct reports, retrying after a 503
 as volunteers do. While they send, the node hosting the queue's leader is
 ``kill -9``'d, started again, and then the node the gateway is connected to
-is killed. The senders go on until reports flow again and both writers have
-written since, then finish the reports under way. Afterwards every report
-sent must have been answered 204 and be stored, the dead queue must be empty,
-and the gateway and both writers must be working again.
+is killed. Afterwards every report answered 204 must be stored, the dead
+queue must be empty, and the gateway and both writers must be working again.
 The time from each kill until the gateway answered 204 again is printed.
 
 Losing two of the three nodes takes the queue's majority away: no request
@@ -42,12 +40,9 @@ from tests.support.services import wait_until
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 REPORTS: Final = 3000
-"""Reports at hand: at SEND_RATE, some 70 s of sending, more than a kill, a restart and a second kill take."""
 SENDERS: Final = 16
 SEND_RATE: Final = 45.0
-"""Attempts per second."""
-AFTER_LAST_KILL: Final = 300
-"""Reports accepted after the gateway answered 204 again following the last kill, before the senders finish."""
+"""Attempts per second: about 70 s of sending, long enough for a node to be killed, restarted and another killed."""
 SEND_DEADLINE: Final = 240.0
 STEP_TIMEOUT: Final = 90.0
 RECOVERY_TIMEOUT: Final = 60.0
@@ -85,18 +80,6 @@ def inject_node_losses(cluster: RabbitCluster, queue: str, gateway: Gateway, sen
     return [first, second]
 
 
-def wait_writing_again(senders: SenderPool, ports: dict[str, int], written_before: dict[str, float]) -> None:
-    """Until ``AFTER_LAST_KILL`` more reports are accepted and each writer has written rows since the last kill."""
-    target = senders.accepted + AFTER_LAST_KILL
-
-    def flowing() -> bool:
-        return senders.accepted >= target and all(
-            rows_written(port, "duckdb") > written_before[name] for name, port in ports.items()
-        )
-
-    wait_until(flowing, timeout=STEP_TIMEOUT, what=f"{AFTER_LAST_KILL} more reports accepted and both writers writing")
-
-
 def connected_node(port: int) -> str | None:
     """The node a writer consumes from, as its ``/metrics`` say."""
     samples = writer_metrics(port) or {}
@@ -119,8 +102,7 @@ def summary(records: list[SendRecord], kills: list[Kill]) -> str:
     answers: Counter[str] = Counter()
     for record in records:
         answers.update(record.answers)
-    sent = sum(1 for record in records if record.attempts)
-    lines = [f"node loss: {sent} of {len(records)} reports sent, answers {dict(sorted(answers.items()))}"]
+    lines = [f"node loss: {len(records)} reports, answers {dict(sorted(answers.items()))}"]
     lines += [
         f"node loss: killed {k.what} {k.node} after {k.accepted_before} accepted; "
         f"204 again after {k.seconds_to_204:.2f}s"
@@ -139,25 +121,22 @@ def test_no_report_answered_204_is_lost_when_broker_nodes_are_killed(
     try:
         kills = inject_node_losses(cluster, cluster_queue, gateway, senders)
         written_before = {name: rows_written(port, "duckdb") for name, port in ports.items()}
-        wait_writing_again(senders, ports, written_before)
     except BaseException:
         senders.abort()
         raise
     finally:
-        senders.finish()
         records = senders.join(timeout=SEND_DEADLINE)
     print("\n" + summary(records, kills), flush=True)
 
-    sent = {record.report_id for record in records if record.attempts}
     accepted = {record.report_id for record in records if record.accepted}
-    assert len(sent) >= kills[-1].accepted_before + AFTER_LAST_KILL
-    assert accepted == sent, f"{len(sent - accepted)} reports sent never got a 204"
+    assert len(accepted) == REPORTS, f"{REPORTS - len(accepted)} reports never got a 204"
     wait_drained(cluster, cluster_queue, ports)
     assert gateway.ready()
     # The broker's consumer count still includes the channels of the node killed last (it keeps consumers of an
     # unreachable node, suspected down, until the node returns), so each writer says whether it consumes.
     for name, port in ports.items():
         assert connected_node(port) is not None, f"{name} is not connected to a node"
+        assert rows_written(port, "duckdb") > written_before[name], f"{name} wrote nothing after the last kill"
     assert cluster.queue_messages(f"{cluster_queue}.dead") == 0, "reports were dead-lettered"
 
     for name in WRITERS:
