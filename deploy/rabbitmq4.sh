@@ -58,6 +58,7 @@ install_rabbitmq() {
   log "installing trixie's rabbitmq-server into $root"
   rm -rf "$root.tmp" && mkdir -p "$root.tmp" && chmod 755 "$root.tmp"  # the node runs as the root's rabbitmq user
   tar -C "$root.tmp" -xf "$tarball"
+  chmod 755 "$root.tmp"  # the tarball's top folder came from mktemp (0700): the rabbitmq user must reach into /
   cp /etc/hosts /etc/resolv.conf "$root.tmp/etc/"
   # No init system: keep the package's maintainer scripts from starting a node of their own.
   printf '#!/bin/sh\nexit 101\n' >"$root.tmp/usr/sbin/policy-rc.d" && chmod +x "$root.tmp/usr/sbin/policy-rc.d"
@@ -77,6 +78,7 @@ prepare() {
   exec 9>"$cache/.rabbitmq4.lock"
   flock 9
   install_rabbitmq
+  chmod 755 "$root"  # a folder prepared by an earlier version of this script may be 0700
   # Erlang reads /proc; the folder keeps the mount until the machine restarts (`umount $root/proc` to remove it).
   mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
   flock -u 9
