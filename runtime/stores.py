@@ -64,11 +64,8 @@ def parse_database(database: str, kinds: Collection[StoreKind] = EVERY_KIND) -> 
             raise ValueError(f"{database!r}: expected bigquery://project.dataset.table")
         return StoreURL("bigquery", table=table)
     examples = [example for kind in EVERY_KIND if kind in kinds for example in _EXAMPLES[kind]]
-    return _refuse(database, ", ".join(examples[:-1]) + " or " + examples[-1] if len(examples) > 1 else examples[0])
-
-
-def _refuse(database: str, what: str) -> StoreURL:
-    raise ValueError(f"{database!r}: use {what}")
+    forms = ", ".join(examples[:-1]) + " or " + examples[-1] if len(examples) > 1 else examples[0]
+    raise ValueError(f"{database!r}: use {forms}")
 
 
 def duckdb_path(database: str) -> str:
